@@ -1,0 +1,1 @@
+"""The pure core: font, layout, pacing, blocklist, frame. No I/O imports here."""
