@@ -358,7 +358,9 @@ class Chronicle:
                 with self._lock:
                     self._numbers = {k: v for k, v in self._numbers.items() if v > oldest}
                     # Give the freed pages back to the file system: the SD card is small.
-                    self._conn.execute("PRAGMA incremental_vacuum")
+                    # The pragma frees one page per step, and Python's execute() steps once:
+                    # executescript() runs it to the end.
+                    self._conn.executescript("PRAGMA incremental_vacuum;")
                     self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 log.info("chronicle: retention deleted %d old lives", deleted)
                 if self.max_bytes > 0 and self.used_bytes() > self.max_bytes:

@@ -1,0 +1,275 @@
+"""The chronicle's store: lives, tokens, replays, causes of death, retention and exports."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+
+import pytest
+
+from display.chronicle import Chronicle
+from display.chronicle import store as store_module
+from display.chronicle.causes import OOM, UNKNOWN, infer_cause, outranks
+from display.chronicle.store import mark_cause
+
+MiB = 2**20
+LIMIT = 512 * MiB
+
+
+def birth(life: str, limit: int | None = LIMIT, born_at: float | None = None) -> dict:
+    return {"life": life, "born_at": born_at or time.time(), "model": "gemma-3-270m", "prompt": "You are.",
+            "limit_bytes": limit}
+
+
+def vitals(life: str, memory: int, tokens: int = 0, tokens_left: int | None = None, peak: int | None = None,
+           limit: int | None = LIMIT) -> dict:
+    return {"life": life, "born_at": 0, "tokens": tokens, "tokens_per_s": 40.0, "n_ctx": 512, "n_ctx_train": 32768,
+            "memory_bytes": memory, "peak_memory_bytes": peak, "limit_bytes": limit,
+            "limit_in_force": limit is not None, "tokens_left": tokens_left, "shifting": False}
+
+
+def think(chronicle: Chronicle, life: str, seqs, word: str = "w") -> None:
+    for seq in seqs:
+        chronicle.on_token({"life": life, "seq": seq, "text": f" {word}{seq}"})
+
+
+@pytest.fixture
+def chronicle(tmp_path):
+    c = Chronicle(tmp_path / "chronicle.db", keep_lives=100, max_bytes=0)
+    yield c
+    c.close()
+
+
+def test_a_birth_records_the_life_with_its_model_prompt_and_limit(chronicle):
+    chronicle.on_birth(birth("a1", born_at=1000.0))
+    [life] = chronicle.lives()
+    assert (life["number"], life["life"], life["born_at"], life["alive"]) == (1, "a1", 1000.0, True)
+    assert life["limit_bytes"] == LIMIT and life["model"] == "gemma-3-270m"
+    assert chronicle.life("a1")["prompt"] == "You are."
+
+
+def test_tokens_make_the_text_in_seq_order_whatever_the_arrival_order(chronicle):
+    chronicle.on_birth(birth("a1"))
+    think(chronicle, "a1", [0, 2, 1, 3])
+    life = chronicle.life("a1")
+    assert life["text"] == " w0 w1 w2 w3"
+    assert life["tokens"] == 4 and life["missing_tokens"] == 0
+
+
+def test_a_replayed_token_is_not_stored_twice(chronicle):
+    chronicle.on_birth(birth("a1"))
+    think(chronicle, "a1", range(5))
+    think(chronicle, "a1", range(3, 8))  # a reconnect replays 3 and 4
+    life = chronicle.life("a1")
+    assert life["text"] == "".join(f" w{i}" for i in range(8))
+    assert life["tokens"] == 8
+
+
+def test_tokens_never_received_are_counted_as_missing(chronicle):
+    chronicle.on_birth(birth("a1"))
+    think(chronicle, "a1", [0, 1, 5])
+    assert chronicle.life("a1")["missing_tokens"] == 3
+
+
+def test_a_birth_of_a_recorded_life_continues_it_across_a_display_restart(tmp_path):
+    path = tmp_path / "chronicle.db"
+    first = Chronicle(path, keep_lives=100, max_bytes=0)
+    first.on_birth(birth("a1"))
+    think(first, "a1", range(3))
+    first.close()
+    second = Chronicle(path, keep_lives=100, max_bytes=0)
+    second.on_birth(birth("a1"))
+    think(second, "a1", range(2, 5))
+    [life] = second.lives()
+    assert life["number"] == 1 and life["alive"]
+    assert second.life("a1")["text"] == " w0 w1 w2 w3 w4"
+    second.close()
+
+
+def test_a_broken_stream_then_the_same_life_reopens_it_and_forgets_the_inferred_cause(chronicle):
+    chronicle.on_birth(birth("a1"))
+    think(chronicle, "a1", range(3))
+    chronicle.on_death("a1")
+    assert chronicle.lives()[0]["cause"] == UNKNOWN
+    chronicle.on_birth(birth("a1"))
+    [life] = chronicle.lives()
+    assert life["alive"] and life["cause"] is None and life["died_at"] is None
+
+
+def test_a_death_with_memory_far_from_the_limit_is_unknown_and_dated_at_the_last_event(chronicle):
+    chronicle.on_birth(birth("a1", born_at=time.time() - 60))
+    think(chronicle, "a1", range(3))
+    chronicle.on_vitals(vitals("a1", memory=300 * MiB, tokens=3, tokens_left=5000))
+    last_event = chronicle.lives()[0]["last_event_at"]
+    time.sleep(0.05)
+    chronicle.on_death("a1")
+    [life] = chronicle.lives()
+    assert (life["cause"], life["cause_source"]) == (UNKNOWN, "vitals")
+    assert life["died_at"] == last_event and not life["alive"]
+    assert 59 < life["lifespan_s"] < 120
+
+
+def test_a_death_with_memory_at_the_limit_is_an_oom(chronicle):
+    chronicle.on_birth(birth("a1"))
+    chronicle.on_vitals(vitals("a1", memory=int(0.95 * LIMIT), tokens_left=500))
+    chronicle.on_death("a1")
+    assert chronicle.lives()[0]["cause"] == OOM
+
+
+def test_a_death_after_the_predicted_last_tokens_is_an_oom(chronicle):
+    chronicle.on_birth(birth("a1"))
+    think(chronicle, "a1", range(100))
+    chronicle.on_vitals(vitals("a1", memory=300 * MiB, tokens=100, tokens_left=70))
+    think(chronicle, "a1", range(100, 160))  # 60 of the 70 predicted tokens came: 10 left
+    chronicle.on_death(None)  # the stream broke; the current life is the one that died
+    assert chronicle.lives()[0]["cause"] == OOM
+
+
+def test_a_death_without_a_memory_limit_is_never_called_an_oom(chronicle):
+    chronicle.on_birth(birth("a1", limit=None))
+    chronicle.on_vitals(vitals("a1", memory=4000 * MiB, tokens_left=None, limit=None))
+    chronicle.on_death("a1")
+    assert chronicle.lives()[0]["cause"] == UNKNOWN
+
+
+def test_a_new_birth_closes_a_life_that_died_while_the_display_was_away(tmp_path):
+    path = tmp_path / "chronicle.db"
+    first = Chronicle(path, keep_lives=100, max_bytes=0)
+    first.on_birth(birth("old"))
+    think(first, "old", range(4))
+    first.on_vitals(vitals("old", memory=int(0.92 * LIMIT), tokens=4))
+    last_event = first.lives()[0]["last_event_at"]
+    first.close()  # the display is killed; the mind dies meanwhile; both come back
+    second = Chronicle(path, keep_lives=100, max_bytes=0)
+    second.on_birth(birth("new"))
+    old, new = second.lives()
+    assert (old["alive"], old["died_at"], old["cause"], old["tokens"]) == (False, last_event, OOM, 4)
+    assert new["alive"] and new["number"] == 2
+    second.close()
+
+
+def test_vitals_keep_the_peak_memory_and_update_the_limit(chronicle):
+    chronicle.on_birth(birth("a1", limit=None))
+    chronicle.on_vitals(vitals("a1", memory=100 * MiB, peak=150 * MiB, limit=None))
+    chronicle.on_vitals(vitals("a1", memory=200 * MiB, peak=None, limit=LIMIT))
+    chronicle.on_vitals(vitals("a1", memory=120 * MiB, peak=None, limit=None))
+    [life] = chronicle.lives()
+    assert life["peak_memory_bytes"] == 200 * MiB
+    assert life["limit_bytes"] == LIMIT
+
+
+def test_a_cause_reported_by_docker_outranks_the_inference_whenever_it_arrives(chronicle):
+    chronicle.on_birth(birth("a1"))
+    chronicle.on_death("a1")
+    assert chronicle.record_cause("a1", OOM, "docker")
+    chronicle.on_birth(birth("b2"))
+    assert chronicle.record_cause("b2", OOM, "docker")  # before the stream broke
+    chronicle.on_death("b2")  # the inference ("unknown") must not overwrite Docker's word
+    causes = [(s["cause"], s["cause_source"]) for s in chronicle.lives()]
+    assert causes == [(OOM, "docker"), (OOM, "docker")]
+    assert not chronicle.record_cause("nobody", OOM, "docker")
+
+
+def test_another_process_can_mark_the_life_alive_at_a_given_time(chronicle):
+    chronicle.on_birth(birth("a1", born_at=1000.0))
+    chronicle.on_birth(birth("b2", born_at=2000.0))
+    assert mark_cause(chronicle.path, OOM, "docker", at=1500.0) == "a1"
+    assert mark_cause(chronicle.path, OOM, "docker", life="b2") == "b2"
+    assert mark_cause(chronicle.path, OOM, "docker", at=10.0) is None
+    assert [s["cause_source"] for s in chronicle.lives()] == ["docker", "docker"]
+
+
+def test_an_event_of_an_unborn_life_is_still_recorded(chronicle):
+    think(chronicle, "ghost", range(2))
+    assert chronicle.life("ghost")["text"] == " w0 w1"
+
+
+def test_a_malformed_event_raises_and_leaves_no_transaction_open(chronicle):
+    chronicle.on_birth(birth("a1"))
+    with pytest.raises(KeyError):
+        chronicle.on_token({"life": "a1", "text": "no seq"})
+    think(chronicle, "a1", range(2))
+    assert chronicle.life("a1")["text"] == " w0 w1"
+
+
+def test_retention_keeps_the_newest_lives_and_never_reuses_a_number(tmp_path):
+    c = Chronicle(tmp_path / "chronicle.db", keep_lives=3, max_bytes=0)
+    for i in range(6):
+        c.on_birth(birth(f"life{i}"))
+        think(c, f"life{i}", range(10))
+    assert [s["number"] for s in c.lives()] == [4, 5, 6]
+    assert c.life("life0") is None
+    c.on_birth(birth("life6"))
+    assert [s["number"] for s in c.lives()] == [5, 6, 7]
+    with sqlite3.connect(c.path) as raw:  # no orphan tokens of deleted lives
+        assert raw.execute("SELECT COUNT(*) FROM tokens WHERE number < 5").fetchone()[0] == 0
+    c.close()
+
+
+def test_retention_by_size_deletes_old_lives_and_really_shrinks_the_file(tmp_path):
+    path = tmp_path / "chronicle.db"
+    big = Chronicle(path, keep_lives=0, max_bytes=0)
+    for i in range(8):
+        big.on_birth(birth(f"life{i}"))
+        think(big, f"life{i}", range(3000), word="x" * 40)
+    big.close()
+    size_before = path.stat().st_size
+    assert size_before > 8 * 3000 * 40
+
+    small = Chronicle(path, keep_lives=0, max_bytes=size_before // 4)
+    kept = [s["life"] for s in small.lives()]
+    assert 1 <= len(kept) < 8 and kept[-1] == "life7"
+    assert small.used_bytes() <= size_before // 4
+    small.close()
+    assert path.stat().st_size <= size_before // 4
+    assert not path.with_name(path.name + "-wal").exists() or path.with_name(path.name + "-wal").stat().st_size == 0
+
+
+def test_retention_runs_during_a_long_life_and_spares_the_life_being_lived(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "RETENTION_EVERY_TOKENS", 500)
+    c = Chronicle(tmp_path / "chronicle.db", keep_lives=0, max_bytes=400_000)
+    c.on_birth(birth("old"))
+    think(c, "old", range(2000), word="y" * 40)
+    c.on_birth(birth("long"))
+    think(c, "long", range(12000), word="z" * 40)  # alone more than max_bytes
+    assert [s["life"] for s in c.lives()] == ["long"]
+    assert c.life("long")["tokens"] == 12000
+    c.close()
+
+
+def test_jsonl_export_round_trips_every_life_and_awkward_text(chronicle):
+    awkward = ['"quoted"', "back\\slash", "new\nline", "tab\t", "ünïcödé ✨", "</script>", "\x00nul"]
+    chronicle.on_birth(birth("a1"))
+    for seq, text in enumerate(awkward):
+        chronicle.on_token({"life": "a1", "seq": seq, "text": text})
+    chronicle.on_death("a1")
+    chronicle.on_birth(birth("b2"))
+    think(chronicle, "b2", range(store_module.READ_BATCH + 10))  # text spans several read batches
+    lines = "".join(chronicle.export_jsonl()).splitlines()
+    first, second = (json.loads(line) for line in lines)
+    assert first["text"] == "".join(awkward) and first["cause"] == UNKNOWN and first["prompt"] == "You are."
+    assert second["text"] == chronicle.life("b2")["text"] and second["alive"]
+
+
+def test_text_export_has_a_header_and_the_text_of_each_life(chronicle):
+    chronicle.on_birth(birth("a1"))
+    think(chronicle, "a1", range(3))
+    chronicle.on_vitals(vitals("a1", memory=int(0.99 * LIMIT)))
+    chronicle.on_death("a1")
+    text = "".join(chronicle.export_text())
+    assert "=== Life 1 (a1) ===" in text
+    assert "cause of death: oom (vitals)" in text
+    assert " w0 w1 w2" in text
+
+
+def test_cause_rules():
+    assert infer_cause(math.ceil(0.9 * LIMIT), LIMIT, None) == OOM
+    assert infer_cause(int(0.89 * LIMIT), LIMIT, None) == UNKNOWN
+    assert infer_cause(None, LIMIT, 16) == OOM
+    assert infer_cause(None, LIMIT, 100, tokens_after=90) == OOM
+    assert infer_cause(None, LIMIT, 100, tokens_after=10) == UNKNOWN
+    assert infer_cause(10**12, None, 0) == UNKNOWN
+    assert outranks("docker", "vitals") and outranks("docker", None) and outranks("vitals", "vitals")
+    assert not outranks("vitals", "docker")
