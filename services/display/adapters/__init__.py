@@ -1,0 +1,1 @@
+"""I/O adapters: the SPI transport and panels, the upstream SSE client."""

@@ -1,0 +1,1 @@
+"""The web mirror: a page that draws the wall from segment masks, and its frame stream."""
