@@ -30,7 +30,7 @@ SCHEMA_VERSION = 1
 # Retention is checked on every new life and every this many stored tokens (a life can be long).
 RETENTION_EVERY_TOKENS = 4096
 # Tokens read per batch when a life's text is assembled or streamed.
-READ_BATCH = 4096
+READ_BATCH = 1024
 # Upper bound of the WAL file between checkpoints, so the volume holds database + a small WAL.
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
 
