@@ -63,3 +63,57 @@ def read_events(url: str, n: int, *, headers: dict | None = None, kinds=("birth"
     return out
 
 
+
+
+CGROUP_V1_MEMORY = "/sys/fs/cgroup/memory"
+
+
+@contextmanager
+def memory_cgroup(name: str):
+    """A child memory cgroup (v1) of our own, removed afterwards with anything left in it killed."""
+    import os
+    import secrets
+    import signal
+    from pathlib import Path
+
+    base = Path(CGROUP_V1_MEMORY)
+    d = base / f"{name}-{os.getpid()}-{secrets.token_hex(3)}"
+    d.mkdir()
+    try:
+        yield d
+    finally:
+        for _ in range(50):
+            pids = [int(p) for p in (d / "cgroup.procs").read_text().split()]
+            if not pids:
+                break
+            for pid in pids:  # only processes this test started live here
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.1)
+        for _ in range(50):
+            try:
+                d.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
+def set_memory_limit(cgroup, limit: int) -> None:
+    """Lower (or set) the limit of a v1 memory cgroup, swap included, so the OOM comes promptly."""
+    from pathlib import Path
+
+    cgroup = Path(cgroup)
+    (cgroup / "memory.limit_in_bytes").write_text(str(limit))
+    memsw = cgroup / "memory.memsw.limit_in_bytes"
+    if memsw.exists():
+        memsw.write_text(str(limit))
+
+
+def can_make_memory_cgroup() -> bool:
+    import os
+    from pathlib import Path
+
+    base = Path(CGROUP_V1_MEMORY)
+    return (base / "memory.limit_in_bytes").exists() and os.access(base, os.W_OK)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from mind_helpers import free_port, read_events, wait_until
 
@@ -61,3 +62,14 @@ def test_a_file_that_is_not_gguf_exits_with_ex_config(tmp_path):
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 78, out
     assert "not GGUF" in out or "not installed" in out
+
+
+def test_a_corrupt_gguf_exits_with_ex_config(tmp_path):
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed in this environment")
+    bad = tmp_path / "corrupt.gguf"
+    bad.write_bytes(b"GGUF" + bytes(range(256)) * 64)
+    proc = start({"MIND_SOURCE": "model", "MIND_MODEL_PATH": str(bad), "MIND_PORT": str(free_port()),
+                  "MIND_HOST": "127.0.0.1"})
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 78, out
+    assert "corrupt" in out
