@@ -84,7 +84,8 @@ class Typewriter:
             if key in SENTENCE_ENDS and (not self.backlog or self.backlog[0] == " "):
                 slack = (self.max_rate - rate) / (self.max_rate - self.rate) if self.max_rate > self.rate else 1.0
                 interval += self.sentence_pause * slack
-            # keep the cadence when woken late, but never bank up a burst after idling
-            self.next_at = max(self.next_at, now - 0.25 * interval) + interval
+            # keep the cadence when woken a little late, but never bank up a burst after idling
+            base = self.next_at if self.next_at >= now - interval else now
+            self.next_at = base + interval
         wait = max(0.0, self.next_at - now) if self.backlog else None
         return "".join(out), wait

@@ -1,0 +1,160 @@
+"""Helpers for the display's tests: a real uvicorn in a thread, a scriptable fake mind, SSE readers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from typing import Awaitable, Callable, Iterator
+
+import httpx
+import uvicorn
+
+from display.settings import DisplaySettings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+
+
+@contextmanager
+def serve(app, port: int | None = None) -> Iterator[str]:
+    """Run `app` on a real uvicorn on 127.0.0.1 in a thread; yields its base URL."""
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                          lifespan="on", timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, what="uvicorn to start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def display_settings(tmp_path, mind_url: str, **overrides) -> DisplaySettings:
+    base = dict(mind_url=mind_url, data_dir=tmp_path, pacing=False, panel="none", reconnect_initial_s=0.05,
+                reconnect_max_s=0.2, read_timeout_s=5.0, death_duration_s=0.2)
+    base.update(overrides)
+    return DisplaySettings(**base)
+
+
+def sse(event: str, data, event_id: str | None = None) -> bytes:
+    head = f"id: {event_id}\n" if event_id else ""
+    payload = data if isinstance(data, str) else json.dumps(data)
+    return f"{head}event: {event}\ndata: {payload}\n\n".encode()
+
+
+def birth(life: str, born_at: float | None = None) -> dict:
+    return {"life": life, "born_at": born_at or time.time(), "model": "fake", "prompt": "p", "limit_bytes": None}
+
+
+Scenario = Callable[[asyncio.StreamWriter, dict], Awaitable[None]]
+
+
+class FakeMind:
+    """A raw HTTP/1.1 SSE server on 127.0.0.1 whose every connection runs `scenario(writer, headers)`.
+
+    Raw sockets, so a test can send anything: bad JSON, a 10 MB line, invalid UTF-8, half an event.
+    """
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.connections: list[dict] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.base_events.Server | None = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await reader.readuntil(b"\r\n\r\n")
+            lines = request.decode("latin-1").split("\r\n")
+            headers = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:] if l)}
+            headers[":path"] = lines[0].split(" ")[1]
+            self.connections.append(headers)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                         b"Connection: close\r\n\r\n")
+            await writer.drain()
+            await self.scenario(writer, headers)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    def __enter__(self) -> "FakeMind":
+        self._thread.start()
+        fut = asyncio.run_coroutine_threadsafe(asyncio.start_server(self._handle, "127.0.0.1", self.port), self._loop)
+        self._server = fut.result(5)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        async def stop():
+            self._server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
+def read_frames(url: str, until: Callable[[dict], bool], timeout: float = 10.0) -> dict:
+    """Follow GET /frames until a frame satisfies `until`; returns that frame."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=httpx.Timeout(timeout, read=timeout)) as client:
+        with client.stream("GET", url + "/frames") as response:
+            event = None
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: ") and event == "frame":
+                    frame = json.loads(line[6:])
+                    if until(frame):
+                        return frame
+                if time.monotonic() > deadline:
+                    break
+    raise AssertionError("no matching frame on /frames")
+
+
+class Recorder:
+    """A life subscriber that remembers every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def on_birth(self, birth: dict) -> None:
+        self.calls.append(("birth", birth))
+
+    def on_token(self, token: dict) -> None:
+        self.calls.append(("token", token))
+
+    def on_vitals(self, vitals: dict) -> None:
+        self.calls.append(("vitals", vitals))
+
+    def on_death(self, life: str | None) -> None:
+        self.calls.append(("death", life))
+
+    def kinds(self) -> list[str]:
+        return [k for k, _ in self.calls]
+
+    def text(self) -> str:
+        return "".join(t["text"] for k, t in self.calls if k == "token")
