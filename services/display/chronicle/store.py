@@ -6,6 +6,11 @@ later moment loses nothing already received; only a power cut can drop the last 
 previous checkpoint, and never corrupts the file. Token rows are keyed by ``(life, seq)``: a replay
 after a reconnect is ignored, and a life cut mid-write keeps every token committed before the cut.
 
+A token's transaction writes only its row (1 KiB pages: ~1.3 KB of WAL per token, against ~8.5 KB with
+4 KiB pages and the life's row rewritten each time); the life's counters and last sign of life are
+flushed every FLUSH_EVERY_S, on vitals and on death, and recounted from the token rows after a kill.
+So a death time recorded after the display itself was killed is exact to within FLUSH_EVERY_S.
+
 The writer connection is used by the subscriber methods (on the display's event loop); every query
 opens its own short-lived connection, so the web view can read from worker threads while the writer
 goes on (WAL readers see a consistent snapshot and never block it).
@@ -20,6 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from display.chronicle.causes import INFERRED, infer_cause, outranks
@@ -31,6 +37,10 @@ SCHEMA_VERSION = 1
 RETENTION_EVERY_TOKENS = 4096
 # Tokens read per batch when a life's text is assembled or streamed.
 READ_BATCH = 1024
+# A life's counters (tokens, last sign of life) reach its row at least this often while it thinks.
+FLUSH_EVERY_S = 2.0
+# Page size of a new file: a commit appends whole pages to the WAL, so this is what a token writes.
+PAGE_SIZE = 1024
 # Upper bound of the WAL file between checkpoints, so the volume holds database + a small WAL.
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
 
@@ -61,9 +71,13 @@ CREATE TABLE IF NOT EXISTS tokens (
 ) WITHOUT ROWID;
 """
 
+# An open life's counters in its row lag by up to FLUSH_EVERY_S: count its token rows instead.
 _SUMMARY_COLUMNS = (
-    "number, life, born_at, died_at, last_event_at, model, limit_bytes, peak_memory_bytes, "
-    "tokens, max_seq, cause, cause_source"
+    "number, life, born_at, died_at, last_event_at, model, limit_bytes, peak_memory_bytes, cause, cause_source, "
+    "CASE WHEN died_at IS NULL THEN (SELECT COUNT(*) FROM tokens t WHERE t.number = lives.number) "
+    "ELSE tokens END AS tokens, "
+    "CASE WHEN died_at IS NULL THEN (SELECT COALESCE(MAX(seq), -1) FROM tokens t WHERE t.number = lives.number) "
+    "ELSE max_seq END AS max_seq"
 )
 
 
@@ -131,6 +145,17 @@ def mark_cause(path: Path, cause: str, source: str, life: str | None = None, at:
         conn.close()
 
 
+@dataclass
+class _Progress:
+    """What the writer knows of an open life between flushes of its ``lives`` row."""
+
+    number: int
+    tokens: int
+    max_seq: int
+    last_event_at: float
+    flushed_at: float
+
+
 class Chronicle:
     """A life subscriber that persists every life: births, tokens, vitals, deaths and their causes.
 
@@ -144,7 +169,7 @@ class Chronicle:
         self.max_bytes = max_bytes
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._numbers: dict[str, int] = {}  # life id -> number, for the lives seen by this process
+        self._open: dict[str, _Progress] = {}  # life id -> progress, for lives this process wrote to
         self._current: str | None = None
         self._since_retention = 0
         self._failures = 0
@@ -156,7 +181,10 @@ class Chronicle:
 
     def _open_schema(self) -> None:
         conn = self._conn
-        # auto_vacuum must be chosen before the first table exists; it lets retention shrink the file.
+        # Both only act on a new, empty file. Small pages: each commit appends whole pages to the WAL,
+        # so the page size is the write cost of a token (the SD card wears). auto_vacuum lets
+        # retention shrink the file.
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -188,21 +216,38 @@ class Chronicle:
                 if self._failures == 1 or self._failures % 1000 == 0:
                     log.exception("chronicle: %s not recorded (%d failures so far)", what, self._failures)
 
-    def _number(self, conn: sqlite3.Connection, life: str, now: float) -> int:
-        """The life's number; a life never born before this process saw it is recorded on the spot."""
-        number = self._numbers.get(life)
-        if number is not None:
-            return number
-        row = conn.execute("SELECT number FROM lives WHERE life = ?", (life,)).fetchone()
+    @staticmethod
+    def _counted(conn: sqlite3.Connection, number: int, last_event_at: float) -> _Progress:
+        """A life's progress from its stored tokens (its ``lives`` row may lag after a kill)."""
+        tokens, max_seq = conn.execute(
+            "SELECT COUNT(*), COALESCE(MAX(seq), -1) FROM tokens WHERE number = ?", (number,)
+        ).fetchone()
+        return _Progress(number, tokens, max_seq, last_event_at, flushed_at=0.0)
+
+    def _progress(self, conn: sqlite3.Connection, life: str, now: float) -> _Progress:
+        """The open life's progress; a life never born before this process saw it is recorded now."""
+        progress = self._open.get(life)
+        if progress is not None:
+            return progress
+        row = conn.execute("SELECT number, last_event_at FROM lives WHERE life = ?", (life,)).fetchone()
         if row is None:
             log.warning("chronicle: event of life %s before its birth; recording it from now", life)
             number = conn.execute(
                 "INSERT INTO lives (life, born_at, last_event_at) VALUES (?, ?, ?)", (life, now, now)
             ).lastrowid
+            progress = _Progress(number, 0, -1, now, now)
         else:
-            number = row["number"]
-        self._numbers[life] = number
-        return number
+            progress = self._counted(conn, row["number"], row["last_event_at"])
+        self._open[life] = progress
+        return progress
+
+    @staticmethod
+    def _flush(conn: sqlite3.Connection, p: _Progress, now: float) -> None:
+        conn.execute(
+            "UPDATE lives SET tokens = ?, max_seq = ?, last_event_at = ? WHERE number = ?",
+            (p.tokens, p.max_seq, p.last_event_at, p.number),
+        )
+        p.flushed_at = now
 
     def on_birth(self, birth: dict) -> None:
         life = str(birth["life"])
@@ -216,15 +261,16 @@ class Chronicle:
                     (life, birth.get("born_at") or now, now, birth.get("model"), birth.get("prompt"),
                      birth.get("limit_bytes")),
                 ).lastrowid
+                self._open[life] = _Progress(number, 0, -1, now, now)
                 log.info("chronicle: life %d (%s) born", number, life)
             else:
                 # The display reconnected (or restarted) in the middle of this life: it continues.
                 number = row["number"]
                 conn.execute(
-                    "UPDATE lives SET died_at = NULL, last_event_at = ?, "
+                    "UPDATE lives SET died_at = NULL, "
                     "model = COALESCE(?, model), prompt = COALESCE(?, prompt), "
                     "limit_bytes = COALESCE(?, limit_bytes) WHERE number = ?",
-                    (now, birth.get("model"), birth.get("prompt"), birth.get("limit_bytes"), number),
+                    (birth.get("model"), birth.get("prompt"), birth.get("limit_bytes"), number),
                 )
                 if row["died_at"] is not None:
                     # It was closed when the stream broke, but it lives: forget the inferred cause.
@@ -232,33 +278,38 @@ class Chronicle:
                         "UPDATE lives SET cause = NULL, cause_source = NULL "
                         "WHERE number = ? AND cause_source = ?", (number, INFERRED),
                     )
+                progress = self._open.get(life) or self._counted(conn, number, now)
+                progress.last_event_at = now
+                self._open[life] = progress
+                self._flush(conn, progress, now)
                 log.info("chronicle: life %d (%s) continues", number, life)
-            self._numbers[life] = number
             # Any older life still open died while the display was away: close it at its last sign.
             for old in conn.execute(
-                "SELECT number FROM lives WHERE died_at IS NULL AND number != ?", (number,)
+                "SELECT number, life FROM lives WHERE died_at IS NULL AND number != ?", (number,)
             ).fetchall():
-                self._close(conn, old["number"])
+                self._close(conn, old["life"], now)
         self._current = life
         self.enforce_retention()
 
     def on_token(self, token: dict) -> None:
         life = str(token["life"])
         seq = int(token["seq"])
+        text = str(token["text"])
         now = time.time()
+        # Only the token row is written per token (one small page appended to the WAL); the life's
+        # counters are flushed every FLUSH_EVERY_S, on vitals and on death, and recounted from the
+        # token rows whenever they might lag.
         with self._write("token") as conn:
-            number = self._number(conn, life, now)
+            progress = self._progress(conn, life, now)
             stored = conn.execute(
-                "INSERT OR IGNORE INTO tokens (number, seq, text) VALUES (?, ?, ?)",
-                (number, seq, token["text"]),
+                "INSERT OR IGNORE INTO tokens (number, seq, text) VALUES (?, ?, ?)", (progress.number, seq, text)
             ).rowcount
+            progress.last_event_at = now
             if stored:
-                conn.execute(
-                    "UPDATE lives SET tokens = tokens + 1, max_seq = MAX(max_seq, ?), last_event_at = ? "
-                    "WHERE number = ?", (seq, now, number),
-                )
-            else:
-                conn.execute("UPDATE lives SET last_event_at = ? WHERE number = ?", (now, number))
+                progress.tokens += 1
+                progress.max_seq = max(progress.max_seq, seq)
+            if now - progress.flushed_at >= FLUSH_EVERY_S:
+                self._flush(conn, progress, now)
         self._since_retention += 1
         if self._since_retention >= RETENTION_EVERY_TOKENS:
             self.enforce_retention()
@@ -269,14 +320,15 @@ class Chronicle:
         peak = max((v for v in (vitals.get("memory_bytes"), vitals.get("peak_memory_bytes")) if v is not None),
                    default=None)
         with self._write("vitals") as conn:
-            number = self._number(conn, life, now)
+            progress = self._progress(conn, life, now)
+            progress.last_event_at = now
+            self._flush(conn, progress, now)
             conn.execute(
-                "UPDATE lives SET last_event_at = ?, "
-                "limit_bytes = COALESCE(?, limit_bytes), "
+                "UPDATE lives SET limit_bytes = COALESCE(?, limit_bytes), "
                 "peak_memory_bytes = MAX(COALESCE(peak_memory_bytes, 0), COALESCE(?, 0)), "
                 "last_memory_bytes = ?, last_tokens_left = ?, last_vitals_tokens = ? WHERE number = ?",
-                (now, vitals.get("limit_bytes"), peak, vitals.get("memory_bytes"),
-                 vitals.get("tokens_left"), vitals.get("tokens"), number),
+                (vitals.get("limit_bytes"), peak, vitals.get("memory_bytes"),
+                 vitals.get("tokens_left"), vitals.get("tokens"), progress.number),
             )
 
     def on_death(self, life: str | None) -> None:
@@ -284,27 +336,27 @@ class Chronicle:
         if life is None:
             return
         with self._write("death") as conn:
-            row = conn.execute(
-                "SELECT number FROM lives WHERE life = ? AND died_at IS NULL", (life,)
-            ).fetchone()
-            if row is not None:
-                self._close(conn, row["number"])
+            self._close(conn, life, time.time())
         if life == self._current:
             self._current = None
 
-    def _close(self, conn: sqlite3.Connection, number: int) -> None:
+    def _close(self, conn: sqlite3.Connection, life: str, now: float) -> None:
         """A death at the life's last sign of life, with the cause its last vitals support."""
         row = conn.execute(
-            "SELECT life, tokens, max_seq, last_memory_bytes, limit_bytes, last_tokens_left, "
-            "last_vitals_tokens FROM lives WHERE number = ?", (number,)
+            "SELECT number, last_event_at, died_at, last_memory_bytes, limit_bytes, last_tokens_left, "
+            "last_vitals_tokens FROM lives WHERE life = ?", (life,)
         ).fetchone()
+        if row is None or row["died_at"] is not None:
+            return
+        progress = self._open.pop(life, None) or self._counted(conn, row["number"], row["last_event_at"])
+        self._flush(conn, progress, now)
         tokens_after = 0
         if row["last_vitals_tokens"] is not None:
-            tokens_after = row["max_seq"] + 1 - row["last_vitals_tokens"]
+            tokens_after = progress.max_seq + 1 - row["last_vitals_tokens"]
         cause = infer_cause(row["last_memory_bytes"], row["limit_bytes"], row["last_tokens_left"], tokens_after)
-        conn.execute("UPDATE lives SET died_at = last_event_at WHERE number = ?", (number,))
-        _set_cause(conn, number, cause, INFERRED)
-        log.info("chronicle: life %d (%s) ended after %d tokens; cause %s", number, row["life"], row["tokens"], cause)
+        conn.execute("UPDATE lives SET died_at = last_event_at WHERE number = ?", (progress.number,))
+        _set_cause(conn, progress.number, cause, INFERRED)
+        log.info("chronicle: life %d (%s) ended after %d tokens; cause %s", progress.number, life, progress.tokens, cause)
 
     def record_cause(self, life: str, cause: str, source: str) -> bool:
         """An explicit cause (e.g. ``"oom"`` from ``"docker"``); it outranks the inference from vitals."""
@@ -315,6 +367,10 @@ class Chronicle:
         return marked
 
     def close(self) -> None:
+        with self._write("close") as conn:
+            now = time.time()
+            for progress in self._open.values():
+                self._flush(conn, progress, now)
         with self._lock:
             try:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -356,7 +412,7 @@ class Chronicle:
                 deleted += 1
             if deleted:
                 with self._lock:
-                    self._numbers = {k: v for k, v in self._numbers.items() if v > oldest}
+                    self._open = {k: p for k, p in self._open.items() if p.number > oldest}
                     # Give the freed pages back to the file system: the SD card is small.
                     # The pragma frees one page per step, and Python's execute() steps once:
                     # executescript() runs it to the end.
