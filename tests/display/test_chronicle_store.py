@@ -273,3 +273,14 @@ def test_cause_rules():
     assert infer_cause(10**12, None, 0) == UNKNOWN
     assert outranks("docker", "vitals") and outranks("docker", None) and outranks("vitals", "vitals")
     assert not outranks("vitals", "docker")
+
+
+def test_the_command_line_marks_a_death_reported_by_docker(chronicle, capsys):
+    from display.chronicle.__main__ import main
+
+    chronicle.on_birth(birth("a1", born_at=1000.0))
+    chronicle.on_death("a1")
+    assert main(["record-cause", "--db", str(chronicle.path), "--at", "1200"]) == 0
+    assert capsys.readouterr().out.strip() == "a1"
+    assert (chronicle.lives()[0]["cause"], chronicle.lives()[0]["cause_source"]) == (OOM, "docker")
+    assert main(["record-cause", "--db", str(chronicle.path), "--life", "nobody"]) == 1
