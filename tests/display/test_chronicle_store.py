@@ -284,3 +284,15 @@ def test_the_command_line_marks_a_death_reported_by_docker(chronicle, capsys):
     assert capsys.readouterr().out.strip() == "a1"
     assert (chronicle.lives()[0]["cause"], chronicle.lives()[0]["cause_source"]) == (OOM, "docker")
     assert main(["record-cause", "--db", str(chronicle.path), "--life", "nobody"]) == 1
+
+
+def test_tokens_after_a_broken_stream_resume_the_same_life_without_a_second_birth(chronicle):
+    # The display shows the same life again without announcing a birth: the death was not one.
+    chronicle.on_birth(birth("a1"))
+    think(chronicle, "a1", range(3))
+    chronicle.on_death("a1")
+    think(chronicle, "a1", range(3, 5))
+    [life] = chronicle.lives()
+    assert life["alive"] and life["cause"] is None and life["tokens"] == 5
+    chronicle.on_death("a1")
+    assert chronicle.lives()[0]["cause"] == UNKNOWN

@@ -229,7 +229,7 @@ class Chronicle:
         progress = self._open.get(life)
         if progress is not None:
             return progress
-        row = conn.execute("SELECT number, last_event_at FROM lives WHERE life = ?", (life,)).fetchone()
+        row = conn.execute("SELECT number, last_event_at, died_at FROM lives WHERE life = ?", (life,)).fetchone()
         if row is None:
             log.warning("chronicle: event of life %s before its birth; recording it from now", life)
             number = conn.execute(
@@ -238,8 +238,21 @@ class Chronicle:
             progress = _Progress(number, 0, -1, now, now)
         else:
             progress = self._counted(conn, row["number"], row["last_event_at"])
+            if row["died_at"] is not None:
+                # The stream broke but the same life went on (the display does not announce a second
+                # birth of the life it shows): it was not a death.
+                self._reopen(conn, row["number"])
+                log.info("chronicle: life %d (%s) resumed after a broken stream", row["number"], life)
         self._open[life] = progress
         return progress
+
+    @staticmethod
+    def _reopen(conn: sqlite3.Connection, number: int) -> None:
+        conn.execute("UPDATE lives SET died_at = NULL WHERE number = ?", (number,))
+        conn.execute(
+            "UPDATE lives SET cause = NULL, cause_source = NULL WHERE number = ? AND cause_source = ?",
+            (number, INFERRED),
+        )
 
     @staticmethod
     def _flush(conn: sqlite3.Connection, p: _Progress, now: float) -> None:
@@ -267,17 +280,13 @@ class Chronicle:
                 # The display reconnected (or restarted) in the middle of this life: it continues.
                 number = row["number"]
                 conn.execute(
-                    "UPDATE lives SET died_at = NULL, "
-                    "model = COALESCE(?, model), prompt = COALESCE(?, prompt), "
+                    "UPDATE lives SET model = COALESCE(?, model), prompt = COALESCE(?, prompt), "
                     "limit_bytes = COALESCE(?, limit_bytes) WHERE number = ?",
                     (birth.get("model"), birth.get("prompt"), birth.get("limit_bytes"), number),
                 )
                 if row["died_at"] is not None:
                     # It was closed when the stream broke, but it lives: forget the inferred cause.
-                    conn.execute(
-                        "UPDATE lives SET cause = NULL, cause_source = NULL "
-                        "WHERE number = ? AND cause_source = ?", (number, INFERRED),
-                    )
+                    self._reopen(conn, number)
                 progress = self._open.get(life) or self._counted(conn, number, now)
                 progress.last_event_at = now
                 self._open[life] = progress
