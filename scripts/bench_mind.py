@@ -28,7 +28,7 @@ import httpx  # noqa: E402
 import llama_cpp as L  # noqa: E402
 from httpx_sse import connect_sse  # noqa: E402
 
-from mind.llama_source import LlamaSource, SamplerConfig, build_sampler, tokenize  # noqa: E402
+from mind.llama_source import LlamaSource, SamplerConfig, build_sampler, context_params, tokenize  # noqa: E402
 from mind.modelfile import resolve_model_path  # noqa: E402
 from mind.settings import MindSettings  # noqa: E402
 
@@ -43,11 +43,7 @@ def bare_loop(model_path: Path, settings: MindSettings, n_tokens: int, n_ctx: in
     mparams.use_mmap = False
     model = L.llama_model_load_from_file(str(model_path).encode(), mparams)
     vocab = L.llama_model_get_vocab(model)
-    p = L.llama_context_default_params()
-    p.n_ctx, p.n_batch, p.n_ubatch = n_ctx, min(settings.n_batch, n_ctx), min(settings.n_batch, n_ctx)
-    p.n_threads = p.n_threads_batch = settings.n_threads
-    p.swa_full, p.no_perf = True, True
-    ctx = L.llama_init_from_model(model, p)
+    ctx = L.llama_init_from_model(model, context_params(n_ctx, settings.n_batch, settings.n_threads))
     sampler = build_sampler(vocab, SamplerConfig.from_settings(settings))
     prompt = tokenize(vocab, settings.prompt_text(), add_special=True, parse_special=False)
     for i in range(0, len(prompt), settings.n_batch):

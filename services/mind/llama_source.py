@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 llama_log = logging.getLogger("mind.llama")
 
 DRY_BREAKERS = (b"\n", b":", b"\"", b"*")
-_LEVELS = {2: logging.ERROR, 3: logging.WARNING}
+_LEVELS = {3: logging.WARNING, 4: logging.ERROR}  # ggml: 1 debug, 2 info, 3 warn, 4 error, 5 cont
 
 
 @ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
@@ -37,7 +37,7 @@ def _llama_log_callback(level: int, text: bytes, _user: ctypes.c_void_p) -> None
 class SamplerConfig:
     temperature: float = 0.9
     min_p: float = 0.08
-    top_k: int = 0
+    top_k: int = 64
     repeat_penalty: float = 1.1
     repeat_last_n: int = 256
     dry_multiplier: float = 0.8
@@ -87,6 +87,29 @@ def build_sampler(vocab, cfg: SamplerConfig):
     return chain
 
 
+CTX_PAD = 256  # llama.cpp rounds every context size up to a multiple of this
+
+
+def pad_ctx(n: int) -> int:
+    return -(-n // CTX_PAD) * CTX_PAD
+
+
+def context_params(n_ctx: int, n_batch: int, n_threads: int):
+    """Context parameters of the mind (and of the benchmark's bare loop)."""
+    p = L.llama_context_default_params()
+    p.n_ctx = n_ctx
+    p.n_batch = min(n_batch, n_ctx)
+    p.n_ubatch = p.n_batch
+    # Only the last token's logits are ever read: without this the compute buffer holds a whole
+    # batch of vocabulary-sized logits (256 MiB for Gemma 3 at n_batch 256).
+    p.n_outputs_max = 1
+    p.n_threads = n_threads
+    p.n_threads_batch = n_threads
+    p.swa_full = True  # the whole sequence state stays copyable into a larger context
+    p.no_perf = True
+    return p
+
+
 def tokenize(vocab, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
     data = text.encode("utf-8")
     cap = len(data) + 16
@@ -130,8 +153,11 @@ class LlamaSource:
         self._prompt_text = prompt_text
         self._use_chat = use_chat
         self._cue = cue
-        self.n_ctx_start = n_ctx_start
-        self.n_ctx_step = n_ctx_step
+        self.n_ctx_start = pad_ctx(n_ctx_start)
+        self.n_ctx_step = pad_ctx(n_ctx_step)
+        if (self.n_ctx_start, self.n_ctx_step) != (n_ctx_start, n_ctx_step):
+            log.warning("llama.cpp sizes contexts in multiples of %d: start %d, step %d", CTX_PAD,
+                        self.n_ctx_start, self.n_ctx_step)
         self._n_ctx_max = n_ctx_max
         self.n_threads = n_threads
         self.n_batch = n_batch
@@ -154,6 +180,7 @@ class LlamaSource:
         self.growth_pauses: list[float] = []
         self._history = array("i")  # tokens in the context, for a re-read if the cache cannot shift
         self._pending: Optional[int] = None
+        self._measure: Optional[tuple[int, int]] = None  # (memory before growth, tokens grown by)
         self._one = (L.llama_token * 1)()
         self._piece = ctypes.create_string_buffer(256)
 
@@ -204,12 +231,12 @@ class LlamaSource:
         if self.ctx is None:
             raise RuntimeError(f"cannot allocate the first context ({n_ctx} tokens)")
         self.n_ctx = L.llama_n_ctx(self.ctx)
-        after = self._probe()
-        if self.base_bytes is not None and after is not None:
-            # First estimate (includes fixed compute buffers); replaced at the first growth.
-            self.kv_bytes_per_token = max(0.0, (after - self.base_bytes) / self.n_ctx)
         self.sampler = build_sampler(self.vocab, self.sampling)
         self._decode(tokens)
+        after = self._probe()
+        if self.base_bytes is not None and after is not None:
+            # First estimate (includes fixed buffers, so too high); replaced at the first growth.
+            self.kv_bytes_per_token = max(0.0, (after - self.base_bytes) / self.n_ctx)
         log.info("model %s: prompt %d tokens, context %d of %d, base memory %s bytes",
                  self.name, self.prompt_tokens, self.n_ctx, self.n_ctx_train, self.base_bytes)
 
@@ -232,6 +259,8 @@ class LlamaSource:
             if self.n_past >= self.n_ctx:
                 self._make_room()
             self._decode_one(self._pending)
+            if self._measure is not None:
+                self._measure_growth()
         token = L.llama_sampler_sample(self.sampler, self.ctx, -1)
         self._pending = token
         n = L.llama_token_to_piece(self.vocab, token, self._piece, len(self._piece), 0, False)
@@ -254,15 +283,7 @@ class LlamaSource:
 
     def _create_context(self, n_ctx: int):
         """A fresh context of ``n_ctx`` tokens, or None if llama.cpp cannot allocate it."""
-        p = L.llama_context_default_params()
-        p.n_ctx = n_ctx
-        p.n_batch = min(self.n_batch, n_ctx)
-        p.n_ubatch = p.n_batch
-        p.n_threads = self.n_threads
-        p.n_threads_batch = self.n_threads
-        p.swa_full = True  # the whole sequence state stays copyable into a larger context
-        p.no_perf = True
-        ctx = L.llama_init_from_model(self.model, p)
+        ctx = L.llama_init_from_model(self.model, context_params(n_ctx, self.n_batch, self.n_threads))
         return ctx or None
 
     def _decode(self, tokens: list[int]) -> None:
@@ -313,14 +334,23 @@ class LlamaSource:
         self.n_ctx = L.llama_n_ctx(self.ctx)
         if self.n_ctx == n_old:
             return
-        after = self._probe()
         self.growths += 1
         self.growth_pauses.append(pause)
         self.state_bytes_per_token = got / max(1, self.n_past)
-        if self.growths == 1 and before is not None and after is not None:
-            self.kv_bytes_per_token = max(0.0, (after - before) / (self.n_ctx - n_old))
-        log.info("context grew %d -> %d tokens in %.1f ms (state %d bytes, memory %s -> %s)",
-                 n_old, self.n_ctx, pause * 1000, got, before, after)
+        if self.growths == 1 and before is not None:
+            # Measured after the next decode, once the new compute buffer has been touched.
+            self._measure = (before, self.n_ctx - n_old)
+        log.info("context grew %d -> %d tokens in %.1f ms (saved state %d bytes)", n_old, self.n_ctx,
+                 pause * 1000, got)
+
+    def _measure_growth(self) -> None:
+        before, grown = self._measure
+        self._measure = None
+        after = self._probe()
+        if after is not None:
+            self.kv_bytes_per_token = max(0.0, (after - before) / grown)
+            log.info("memory per token of context: %.0f bytes (%d -> %d bytes)", self.kv_bytes_per_token,
+                     before, after)
 
     def _shift(self) -> None:
         n_keep = self.prompt_tokens

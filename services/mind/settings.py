@@ -40,19 +40,22 @@ class MindSettings(BaseSettings):
         description="The single user turn placed after the system prompt when the chat template is used.",
     )
 
-    n_ctx_start: int = Field(512, ge=16, description="Context size (tokens) at birth.")
-    n_ctx_step: int = Field(512, ge=1, description="Tokens added to the context each time it fills.")
+    n_ctx_start: int = Field(
+        512, ge=16, description="Context size (tokens) at birth (llama.cpp rounds it up to a multiple of 256).")
+    n_ctx_step: int = Field(
+        256, ge=1, description="Tokens added to the context each time it fills (rounded up to a multiple of 256).")
     n_ctx_max: int = Field(
         0, ge=0, description="Largest context; 0 means the model's trained context length. Beyond it, old thoughts shift out."
     )
     n_threads: int = Field(
         default_factory=lambda: min(4, os.cpu_count() or 1), ge=1, description="CPU threads for generation."
     )
-    n_batch: int = Field(256, ge=1, description="Batch size used to read the prompt.")
+    n_batch: int = Field(64, ge=1, description="Batch size used to read the prompt.")
 
     temperature: float = Field(0.9, ge=0.0, description="Sampling temperature (0 = greedy).")
     min_p: float = Field(0.08, ge=0.0, le=1.0, description="Min-p cut: drop tokens below this fraction of the best one.")
-    top_k: int = Field(0, ge=0, description="Top-k cut before min-p; 0 disables it.")
+    top_k: int = Field(
+        64, ge=0, description="Top-k cut first (keeps the penalties off the whole vocabulary: faster); 0 disables it.")
     repeat_penalty: float = Field(1.1, gt=0.0, description="Repetition penalty (1.0 disables it).")
     repeat_last_n: int = Field(256, ge=0, description="How many recent tokens the repetition penalty looks at.")
     dry_multiplier: float = Field(0.8, ge=0.0, description="DRY (don't repeat yourself) strength; 0 disables it.")

@@ -24,7 +24,7 @@ needs_cgroup = pytest.mark.skipif(not can_make_memory_cgroup(),
                                   reason="cannot create a child memory cgroup (needs root and cgroup v1)")
 
 ROOT = Path(__file__).resolve().parents[2]
-THREADS = "2"
+THREADS = "1"  # on a shared, noisy machine one thread is far steadier than two
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +173,7 @@ def make_source(model_path, **kw):
 
     args = dict(model_path=model_path, prompt_text=(ROOT / "services/mind/prompts/transcript.txt").read_text(),
                 use_chat=False, cue="", n_ctx_start=256, n_ctx_step=64, n_ctx_max=0, n_threads=int(THREADS),
-                n_batch=256, sampling=SamplerConfig(seed=7))
+                n_batch=64, sampling=SamplerConfig(seed=7))
     args.update(kw)
     src = LlamaSource(**args)
     src.load()
@@ -214,7 +214,7 @@ def test_a_context_that_cannot_be_allocated_keeps_the_mind_thinking_at_its_size(
 
     src = NoRoom(model_path=model_path, prompt_text=(ROOT / "services/mind/prompts/transcript.txt").read_text(),
                  use_chat=False, cue="", n_ctx_start=288, n_ctx_step=32, n_ctx_max=0, n_threads=int(THREADS),
-                 n_batch=256, sampling=SamplerConfig(seed=3))
+                 n_batch=64, sampling=SamplerConfig(seed=3))
     src.load()
     pieces = [src.next_piece() for _ in range(400 - src.prompt_tokens)]
     info = src.info()
