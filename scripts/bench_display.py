@@ -224,7 +224,7 @@ def main() -> None:
     args = parser.parse_args()
     enc = bench_encoder()
     print(f"encoder: shift16 96-cell frame {enc['shift16_encode_ms']:.3f} ms ({enc['frame_bytes']} bytes), "
-          f"max6954 {enc['max6954_encode_ms']:.3f} ms, grid->Frame {enc["masks_to_frame_ms"]:.3f} ms")
+          f"max6954 {enc['max6954_encode_ms']:.3f} ms, grid->Frame {enc['masks_to_frame_ms']:.3f} ms")
     lat = asyncio.run(bench_latency(args.tokens, args.rate))
     print(f"latency token->mirror frame (pacing off, loopback, {lat['seen']}/{lat['tokens']} tokens): "
           f"p50 {lat['p50_ms']:.2f} ms, p90 {lat['p90_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms, max {lat['max_ms']:.2f} ms")
