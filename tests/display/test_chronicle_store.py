@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import struct
 import time
 
 import pytest
@@ -296,3 +297,27 @@ def test_tokens_after_a_broken_stream_resume_the_same_life_without_a_second_birt
     assert life["alive"] and life["cause"] is None and life["tokens"] == 5
     chronicle.on_death("a1")
     assert chronicle.lives()[0]["cause"] == UNKNOWN
+
+
+def _wal_frames(db_path) -> int:
+    """Frames in the WAL now: mxFrame of the wal-index header (https://sqlite.org/walformat.html)."""
+    header = db_path.with_name(db_path.name + "-shm").read_bytes()[:48]
+    return struct.unpack("=I", header[16:20])[0]
+
+
+def test_the_wal_is_checkpointed_in_the_background_and_starts_afresh(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "CHECKPOINT_EVERY_S", 0.05)
+    c = Chronicle(tmp_path / "chronicle.db", keep_lives=100, max_bytes=0)
+    c.on_birth(birth("a1"))
+    think(c, "a1", range(500))
+    assert _wal_frames(c.path) >= 500
+    # A write after a complete checkpoint starts the WAL from its beginning again.
+    seq = 500
+    deadline = time.monotonic() + 10
+    while _wal_frames(c.path) > 10:
+        assert time.monotonic() < deadline, "the WAL never started afresh"
+        time.sleep(0.02)
+        think(c, "a1", [seq])
+        seq += 1
+    assert c.life("a1")["tokens"] == seq
+    c.close()

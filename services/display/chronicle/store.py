@@ -39,6 +39,10 @@ RETENTION_EVERY_TOKENS = 4096
 READ_BATCH = 1024
 # A life's counters (tokens, last sign of life) reach its row at least this often while it thinks.
 FLUSH_EVERY_S = 2.0
+# Seconds between checkpoints by the checkpointer thread.
+CHECKPOINT_EVERY_S = 5.0
+# Passes per checkpoint to catch up with a writer that goes on meanwhile.
+CHECKPOINT_TRIES = 20
 # Page size of a new file: a commit appends whole pages to the WAL, so this is what a token writes.
 PAGE_SIZE = 1024
 # Upper bound of the WAL file between checkpoints, so the volume holds database + a small WAL.
@@ -176,6 +180,29 @@ class Chronicle:
         self._conn = _connect(self.path)
         self._open_schema()
         self.enforce_retention()
+        self._stop = threading.Event()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="chronicle-checkpoint", daemon=True)
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        """Every CHECKPOINT_EVERY_S, move the WAL into the database file: the fsyncs happen here.
+
+        This also bounds what a power cut can take (synchronous=NORMAL) to about that many seconds.
+        """
+        conn = _connect(self.path)
+        try:
+            while not self._stop.wait(CHECKPOINT_EVERY_S):
+                try:
+                    # The writer starts the WAL afresh only after a checkpoint that caught up with it;
+                    # tokens committed while one runs leave a tail, so copy the tail again (it is short).
+                    for _ in range(CHECKPOINT_TRIES):
+                        _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                        if copied >= frames or self._stop.wait(0.002):
+                            break
+                except sqlite3.Error:
+                    log.exception("chronicle: checkpoint failed")
+        finally:
+            conn.close()
 
     # --- set-up -------------------------------------------------------------------------------
 
@@ -189,6 +216,9 @@ class Chronicle:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+        # Checkpoints (copy the WAL into the file, with fsyncs) run in the checkpointer thread, off the
+        # event loop; the writer checkpoints itself only if that thread falls far behind.
+        conn.execute(f"PRAGMA wal_autocheckpoint = {4 * WAL_SIZE_LIMIT // PAGE_SIZE}")
         conn.executescript(_SCHEMA)
         if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
             # A file made without it: convert once (VACUUM rewrites the file).
@@ -376,6 +406,8 @@ class Chronicle:
         return marked
 
     def close(self) -> None:
+        self._stop.set()
+        self._checkpointer.join(10)
         with self._write("close") as conn:
             now = time.time()
             for progress in self._open.values():
