@@ -28,7 +28,7 @@ import httpx  # noqa: E402
 import llama_cpp as L  # noqa: E402
 from httpx_sse import connect_sse  # noqa: E402
 
-from mind.llama_source import LlamaSource, SamplerConfig, build_sampler, context_params, tokenize  # noqa: E402
+from mind.llama_source import LlamaSource, SamplerConfig, build_sampler, context_params, no_mmap_model_params, tokenize  # noqa: E402
 from mind.modelfile import resolve_model_path  # noqa: E402
 from mind.settings import MindSettings  # noqa: E402
 
@@ -39,9 +39,7 @@ def rss() -> int:
 
 def bare_loop(model_path: Path, settings: MindSettings, n_tokens: int, n_ctx: int) -> float:
     """The plainest loop llama-cpp-python allows: sample, detokenize, decode."""
-    mparams = L.llama_model_default_params()
-    mparams.use_mmap = False
-    model = L.llama_model_load_from_file(str(model_path).encode(), mparams)
+    model = L.llama_model_load_from_file(str(model_path).encode(), no_mmap_model_params())
     vocab = L.llama_model_get_vocab(model)
     ctx = L.llama_init_from_model(model, context_params(n_ctx, settings.n_batch, settings.n_threads))
     sampler = build_sampler(vocab, SamplerConfig.from_settings(settings))

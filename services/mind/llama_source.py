@@ -110,6 +110,35 @@ def context_params(n_ctx: int, n_batch: int, n_threads: int):
     return p
 
 
+def no_mmap_model_params():
+    """Model parameters that read the weights into anonymous memory (``use_mmap=False`` of older
+    llama-cpp-python; 0.3.36 calls it ``load_mode``): charged to our cgroup and never silently
+    dropped as page cache, so memory pressure ends in a death, not in thrashing."""
+    p = L.llama_model_default_params()
+    fields = {name for name, _ in type(p)._fields_}
+    if "load_mode" in fields:
+        p.load_mode = L.LLAMA_LOAD_MODE_NONE
+    elif "use_mmap" in fields:
+        p.use_mmap = False
+    else:  # a ctypes struct accepts unknown attributes silently: refuse to guess
+        raise RuntimeError("this llama-cpp-python has neither load_mode nor use_mmap")
+    return p
+
+
+M_MMAP_THRESHOLD = -3
+
+
+def fix_malloc_threshold(threshold: int = 1 << 20) -> None:
+    """Make every large buffer (KV caches, compute buffers, saved states) its own mmap, handed back to
+    the kernel when freed. glibc otherwise raises its mmap threshold after the first large free, and
+    later buffers land on the heap, where freed memory lingers: growth steps would come out uneven."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(M_MMAP_THRESHOLD, threshold)
+    except (OSError, AttributeError):
+        log.debug("mallopt unavailable; memory steps may be uneven")
+
+
 def tokenize(vocab, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
     data = text.encode("utf-8")
     cap = len(data) + 16
@@ -200,10 +229,10 @@ class LlamaSource:
 
     def load(self) -> None:
         path = resolve_model_path(self._model_path)
+        fix_malloc_threshold()
         L.llama_log_set(_llama_log_callback, None)
         L.llama_backend_init()
-        mparams = L.llama_model_default_params()
-        mparams.use_mmap = False  # anonymous memory, charged to our cgroup, never silently reclaimed
+        mparams = no_mmap_model_params()
         log.info("loading model %s", path)
         self.model = L.llama_model_load_from_file(str(path).encode(), mparams)
         if not self.model:
