@@ -54,7 +54,7 @@ def _nice_max(value: float) -> float:
     return 10 * step
 
 
-def bar_chart(title: str, unit: str, bars: list[tuple[str, float, bool]], width: int = 520, height: int = 180) -> str:
+def bar_chart(title: str, unit: str, bars: list[tuple[str, float, bool]], width: int = 480, height: int = 180) -> str:
     """Bars in order; each ``(label, value, alive)``; a life still alive is drawn lighter."""
     left, bottom, top = 48, 22, 22
     plot_w, plot_h = width - left - 8, height - bottom - top
@@ -84,7 +84,7 @@ def bar_chart(title: str, unit: str, bars: list[tuple[str, float, bool]], width:
 
 
 def scatter(title: str, x_unit: str, y_unit: str, points: list[tuple[str, float, float]],
-            width: int = 520, height: int = 180) -> str:
+            width: int = 480, height: int = 180) -> str:
     """Points ``(label, x, y)`` on axes from zero."""
     left, bottom, top = 48, 22, 22
     plot_w, plot_h = width - left - 8, height - bottom - top
