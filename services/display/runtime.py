@@ -60,6 +60,7 @@ class Display:
         self.panel_errors_total = 0
         self._malformed_logged = 0
         self._panel_error_logged = False
+        self._waiting_logged = False
         self.publish(self.wall.frame)
         self.publish_status()
 
@@ -187,7 +188,11 @@ class Display:
         was_connected, self.upstream_connected = self.upstream_connected, False
         if was_connected:
             self.disconnects_total += 1
+            self._waiting_logged = False
             log.warning("mind stream lost: %s", reason)
+        elif not self._waiting_logged:
+            self._waiting_logged = True  # once per outage, not once per retry
+            log.info("waiting for the mind at %s (%s); retrying with backoff", self.settings.mind_url, reason)
         if self.life is not None and self.wall.state == "alive":
             self._death(reason)
         elif was_connected:
