@@ -321,3 +321,19 @@ def test_the_wal_is_checkpointed_in_the_background_and_starts_afresh(tmp_path, m
         seq += 1
     assert c.life("a1")["tokens"] == seq
     c.close()
+
+
+def test_a_full_volume_costs_the_oldest_life_not_the_current_one(chronicle, caplog):
+    for life in ("old", "older_than_now"):
+        chronicle.on_birth(birth(life))
+        think(chronicle, life, range(300), word="v" * 40)
+    chronicle.on_birth(birth("now"))
+    # The file may grow no further (as on a full SD card): SQLite answers SQLITE_FULL.
+    pages = chronicle._conn.execute("PRAGMA page_count").fetchone()[0]
+    chronicle._conn.execute(f"PRAGMA max_page_count = {pages}")
+    think(chronicle, "now", range(400), word="n" * 40)  # never raises into the display
+    assert "not recorded" in caplog.text
+    assert [s["life"] for s in chronicle.lives()][-1] == "now"
+    assert chronicle.life("old") is None  # given up to make room
+    text = chronicle.life("now")["text"]
+    assert " " + "n" * 40 + "399" in text  # the current life went on after the volume filled

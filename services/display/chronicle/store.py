@@ -231,6 +231,7 @@ class Chronicle:
     @contextmanager
     def _write(self, what: str) -> Iterator[sqlite3.Connection]:
         """One transaction; a failure is logged, never raised into the display's fan-out."""
+        full = False
         with self._lock:
             try:
                 self._conn.execute("BEGIN")
@@ -245,6 +246,10 @@ class Chronicle:
                 self._failures += 1
                 if self._failures == 1 or self._failures % 1000 == 0:
                     log.exception("chronicle: %s not recorded (%d failures so far)", what, self._failures)
+                full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        if full:
+            # The volume is full: give up the oldest life so that the one being lived goes on.
+            self.enforce_retention(make_room=True)
 
     @staticmethod
     def _counted(conn: sqlite3.Connection, number: int, last_event_at: float) -> _Progress:
@@ -430,8 +435,9 @@ class Chronicle:
             size = conn.execute("PRAGMA page_size").fetchone()[0]
         return (pages - free) * size
 
-    def enforce_retention(self) -> int:
-        """Delete the oldest whole lives beyond the bounds, then shrink the file. Returns lives deleted."""
+    def enforce_retention(self, make_room: bool = False) -> int:
+        """Delete the oldest whole lives beyond the bounds (and one more if ``make_room``), then shrink
+        the file. Returns the number of lives deleted."""
         self._since_retention = 0
         deleted = 0
         try:
@@ -443,7 +449,7 @@ class Chronicle:
                     break  # the newest life is kept whatever its size
                 too_many = 0 < self.keep_lives < count
                 too_big = self.max_bytes > 0 and self.used_bytes() > self.max_bytes
-                if not (too_many or too_big):
+                if not (too_many or too_big or (make_room and not deleted)):
                     break
                 with self._lock:
                     self._conn.execute("BEGIN")
