@@ -1,0 +1,160 @@
+"""The real installation under test: compose up a uniquely named project, watch the mind's container
+through the Docker SDK, read the display over its published port. No part of it is faked."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def compose_command() -> list[str] | None:
+    """Compose v2 where it exists (`docker compose`), else Debian's docker-compose 1.29."""
+    if shutil.which("docker") and subprocess.run(
+        ["docker", "compose", "version"], capture_output=True
+    ).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_images(timeout: float = 2400) -> None:
+    """scripts/build-images: offline, from local bases when none can be pulled. Cached layers make
+    a second call take seconds."""
+    subprocess.run([str(ROOT / "scripts" / "build-images")], cwd=ROOT, check=True, timeout=timeout)
+
+
+@dataclass
+class DockerEvent:
+    at: float  # seconds, from the engine's timeNano
+    action: str
+    attrs: dict
+
+
+@dataclass
+class EventLog:
+    """Every event of one container, collected by a thread from `docker events`."""
+
+    client: docker.DockerClient
+    container_id: str
+    events: list[DockerEvent] = field(default_factory=list)
+
+    def start(self, since: float) -> None:
+        self._stream = self.client.events(
+            decode=True, since=int(since), filters={"container": self.container_id, "type": "container"}
+        )
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            for ev in self._stream:
+                self.events.append(DockerEvent(
+                    at=ev.get("timeNano", 0) / 1e9 or float(ev.get("time", 0)),
+                    action=ev.get("Action") or ev.get("status", ""),
+                    attrs=(ev.get("Actor") or {}).get("Attributes", {}),
+                ))
+        except Exception:  # the stream closes when the test ends
+            return
+
+    def stop(self) -> None:
+        try:
+            self._stream.close()
+        except Exception:
+            pass
+
+    def deaths(self) -> list[tuple[DockerEvent, DockerEvent]]:
+        """(oom, die) pairs: a die preceded by an oom since the previous die."""
+        pairs, oom = [], None
+        for ev in list(self.events):
+            if ev.action == "oom":
+                oom = ev
+            elif ev.action == "die":
+                if oom is not None:
+                    pairs.append((oom, ev))
+                oom = None
+        return pairs
+
+    def first_after(self, action: str, t: float) -> DockerEvent | None:
+        return next((e for e in list(self.events) if e.action == action and e.at >= t), None)
+
+
+class Stack:
+    def __init__(self, project: str, env: dict[str, str]):
+        self.project = project
+        self.mirror_port = free_port()
+        self.env = {**os.environ, "COMPOSE_PROJECT_NAME": project,
+                    "MIRROR_PORT": str(self.mirror_port), **env}
+        self.client = docker.from_env()
+        self.base = f"http://127.0.0.1:{self.mirror_port}"
+
+    def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        cmd = compose_command()
+        assert cmd is not None, "no compose command"
+        return subprocess.run([*cmd, *args], cwd=ROOT, env=self.env, check=True, timeout=timeout,
+                              capture_output=True, text=True)
+
+    def up(self) -> None:
+        self.compose("up", "-d", "--no-build")
+
+    def down(self) -> None:
+        try:
+            self.compose("down", "-v", "--remove-orphans", timeout=180)
+        except subprocess.SubprocessError:
+            pass
+
+    def container(self, service: str):
+        found = self.client.containers.list(all=True, filters={
+            "label": [f"com.docker.compose.project={self.project}", f"com.docker.compose.service={service}"]})
+        assert found, f"no {service} container in project {self.project}"
+        return found[0]
+
+    def get(self, path: str, timeout: float = 5.0) -> httpx.Response:
+        return httpx.get(self.base + path, timeout=timeout)
+
+    def wait_http(self, path: str, deadline_s: float) -> httpx.Response:
+        end = time.monotonic() + deadline_s
+        while True:
+            try:
+                r = self.get(path)
+                if r.status_code == 200:
+                    return r
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > end:
+                raise AssertionError(f"{path} did not answer 200 within {deadline_s}s")
+            time.sleep(0.5)
+
+    def lives(self) -> list[dict]:
+        return self.get("/chronicle/lives").json()
+
+    def mirror_status(self, timeout: float = 10.0) -> dict:
+        """The first status the mirror page would receive on connect (its snapshot)."""
+        with httpx.stream("GET", self.base + "/frames", timeout=timeout) as r:
+            event = None
+            for line in r.iter_lines():
+                if line.startswith("event:"):
+                    event = line.split(":", 1)[1].strip()
+                elif line.startswith("data:") and event == "status":
+                    return json.loads(line.split(":", 1)[1])
+        raise AssertionError("the mirror sent no status")
+
+    def mind_logs(self) -> str:
+        return self.container("mind").logs().decode("utf-8", "replace")
