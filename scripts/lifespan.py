@@ -665,6 +665,7 @@ def cmd_predict(args) -> int:
     options = _options(args)
     if args.from_vitals:
         vitals = _read_vitals(args.from_vitals)
+        Costs.from_vitals(vitals)  # refuse unusable vitals before reading anything else from them
         base = default_plan(vitals)
         plan = Plan(args.n_ctx_start or base.n_ctx_start, args.step or base.step,
                     base.n_ctx_max if args.n_ctx_max is None else args.n_ctx_max)
