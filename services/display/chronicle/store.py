@@ -411,6 +411,8 @@ class Chronicle:
         return marked
 
     def close(self) -> None:
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._checkpointer.join(10)
         with self._write("close") as conn:
@@ -463,8 +465,9 @@ class Chronicle:
                     # Give the freed pages back to the file system: the SD card is small.
                     # The pragma frees one page per step, and Python's execute() steps once:
                     # executescript() runs it to the end.
+                    # The file shrinks at the next checkpoint (the checkpointer thread's: a checkpoint
+                    # here could wait on a reader, e.g. an export being downloaded).
                     self._conn.executescript("PRAGMA incremental_vacuum;")
-                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 log.info("chronicle: retention deleted %d old lives", deleted)
                 if self.max_bytes > 0 and self.used_bytes() > self.max_bytes:
                     log.warning("chronicle: the current life alone exceeds max_bytes=%d", self.max_bytes)
