@@ -198,8 +198,8 @@ def prediction_table(rows: Sequence[Prediction], costs: Costs, user_tps: Optiona
     lines = [head]
     for p in rows:
         if p.tokens_at_death is None:
-            cells = [format_size(p.limit_bytes), "never dies (context cap fits)",
-                     f"max {format_size(p.max_resident_bytes)}", "-"]
+            cells = [format_size(p.limit_bytes),
+                     f"never dies (context cap fits: {format_size(p.max_resident_bytes)} at its largest)", "-", "-"]
             if user_tps:
                 cells.append("-")
         elif p.tokens_at_death == 0:
@@ -250,6 +250,7 @@ class LifeRecord:
     tokens_per_s: Optional[float] = None
     predicted_tokens: Optional[int] = None
     predicted_from: Optional[str] = None  # "own vitals" | "saved vitals"
+    predicted_tokens_saved: Optional[int] = None  # from --from-vitals too, when given (e.g. a predict run)
     error_pct: Optional[float] = None
     last_vitals: Optional[dict] = None
     costs: Optional[dict] = None
@@ -614,12 +615,14 @@ def run_life(client, options: MindOptions, limit: int, attempt: int, timeout_s: 
         costs, rec.predicted_from = Costs.from_vitals(own), "own vitals"
     elif fallback is not None:
         costs, rec.predicted_from = fallback, "saved vitals"
-    if costs is not None:
-        rec.costs = asdict(costs)
-        try:
+    try:
+        if costs is not None:
+            rec.costs = asdict(costs)
             rec.predicted_tokens = predict(costs, options.plan, limit).tokens_at_death
-        except LifespanError as exc:
-            rec.note = (rec.note + " " + str(exc)).strip()
+        if fallback is not None:
+            rec.predicted_tokens_saved = predict(fallback, options.plan, limit).tokens_at_death
+    except LifespanError as exc:
+        rec.note = (rec.note + " " + str(exc)).strip()
     rec.judge()
     return rec
 
