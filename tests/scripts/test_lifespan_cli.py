@@ -100,7 +100,7 @@ def test_predict_from_vitals_agrees_with_the_minds_own_arithmetic(capsys, vitals
 def test_a_limit_the_largest_context_fits_never_dies(capsys, vitals_file):
     code, out, _ = run(capsys, "predict", "--from-vitals", str(vitals_file), "--limit", "2g")
     assert code == 0
-    assert "never dies (context cap fits)" in out
+    assert "never dies (context cap fits: 965.2 MiB at its largest)" in out
     code, out, _ = run(capsys, "predict", "--from-vitals", str(vitals_file), "--limit", "600m",
                        "--n-ctx-max", "2048", "--json")
     p = json.loads(out)["predictions"][0]
