@@ -79,7 +79,7 @@ def create_app(settings: DisplaySettings | None = None, *, panel: Any = AUTO, ch
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-            display._cancel_death()
+            display.stop()
             hub.close()
             if panel is not None:
                 with contextlib.suppress(Exception):

@@ -61,6 +61,7 @@ class Display:
         self._malformed_logged = 0
         self._panel_error_logged = False
         self._waiting_logged = False
+        self._birth_pending = False  # a birth waiting for the death picture to finish
         self.publish(self.wall.frame)
         self.publish_status()
 
@@ -130,10 +131,9 @@ class Display:
             self.malformed("birth without a life id")
             return
         if life == self.life:
-            if self.wall.state != "alive":
+            if self.wall.state != "alive" and not self._birth_pending:
                 self._revive()
             return  # the same life again: not a new one
-        self._cancel_death()
         self.life = life
         self.birth_data = data
         self.vitals = None
@@ -142,8 +142,18 @@ class Display:
         self.censor.reset()
         self.typewriter.clear()
         log.info("birth: life #%d (%s)", self.lives_total, life)
-        self.publish(self.wall.birth())
         self._notify("on_birth", data)
+        if self._death_task is not None and not self._death_task.done():
+            # a quick resurrection must not cut the death short: the new life shows when it is over
+            self._birth_pending = True
+        else:
+            self._show_birth()
+        self.publish_status()
+
+    def _show_birth(self) -> None:
+        self._birth_pending = False
+        self.publish(self.wall.birth())
+        self._wake.set()  # text that arrived meanwhile waits in the typewriter
         self.publish_status()
 
     def _revive(self) -> None:
@@ -158,7 +168,7 @@ class Display:
         if not isinstance(text, str) or data.get("life") != self.life or self.life is None:
             self.malformed("token without text, or of no current life")
             return
-        if self.wall.state != "alive":
+        if self.wall.state != "alive" and not self._birth_pending:
             self._revive()
         self.tokens += 1
         self.tokens_total += 1
@@ -169,7 +179,7 @@ class Display:
         keys = to_cells(text)
         if not keys:
             return
-        if self.typewriter.enabled:
+        if self.typewriter.enabled or self.wall.state != "alive":
             self.typewriter.push(keys)
             self._wake.set()
         else:
@@ -193,7 +203,7 @@ class Display:
         elif not self._waiting_logged:
             self._waiting_logged = True  # once per outage, not once per retry
             log.info("waiting for the mind at %s (%s); retrying with backoff", self.settings.mind_url, reason)
-        if self.life is not None and self.wall.state == "alive":
+        if self.life is not None and (self.wall.state == "alive" or self._birth_pending):
             self._death(reason)
         elif was_connected:
             self.publish_status()
@@ -219,6 +229,7 @@ class Display:
         self.typewriter.clear()
         self._notify("on_death", self.life)
         self._cancel_death()
+        self._birth_pending = False  # a life that died before the wall could show it
         self._death_task = asyncio.get_running_loop().create_task(self._die())
         self.publish_status()
 
@@ -233,12 +244,14 @@ class Display:
         for frame in self.wall.death_frames(self.settings.death_style, steps, random.Random()):
             self.publish(frame)
             await asyncio.sleep(duration / steps)
+        if self._birth_pending:
+            self._show_birth()
 
     # ---------------------------------------------------------------- pacing loop
     async def pace(self) -> None:
         while True:
-            keys, wait = self.typewriter.release(self.clock())
-            if keys and self.wall.state == "alive":
+            keys, wait = ("", None) if self.wall.state != "alive" else self.typewriter.release(self.clock())
+            if keys:
                 frame = self.wall.write(keys)
                 if frame is not None:
                     self.publish(frame)
@@ -250,6 +263,10 @@ class Display:
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
                 except TimeoutError:
                     pass
+
+    def stop(self) -> None:
+        """At shutdown: no death animation outlives the app."""
+        self._cancel_death()
 
     def backlog(self) -> int:
         return len(self.typewriter)

@@ -84,7 +84,7 @@ def test_a_death_then_a_birth_counts_a_new_life_and_resumes_with_last_event_id(t
             assert display.lives_total == 2
             assert display.last_death["life"] == "life1" and display.last_death["memory_bytes"] == 5_000_000
             assert mind.connections[1].get("last-event-id") == "life1:2"
-            assert "I am life2." in display.wall.grid.text()[0]
+            wait_for(lambda: "I am life2." in display.wall.grid.text()[0], what="the new life on the wall")
             metrics = httpx.get(url + "/metrics").text
             assert "display_lives_total 2" in metrics and "display_upstream_connected 1" in metrics
 
@@ -272,3 +272,33 @@ def test_the_chronicle_is_built_in_data_dir_subscribed_and_routed(tmp_path):
             assert app.state.chronicle in app.state.display.subscribers
             wait_for(lambda: app.state.display.tokens_total >= 1)
             assert httpx.get(url + "/chronicle").status_code == 200
+
+
+def test_a_quick_resurrection_waits_for_the_death_picture_to_finish(tmp_path):
+    lives = iter(["quick1", "quick2"])
+
+    async def scenario(writer, headers):
+        life = next(lives, None)
+        if life is None:
+            return
+        writer.write(sse("birth", birth(life), f"{life}:0"))
+        writer.write(sse("token", {"life": life, "seq": 0, "text": f"I am {life} "}, f"{life}:1"))
+        await writer.drain()
+        if life == "quick1":
+            return  # dies; the next connection is already the next life
+        await hold(writer)
+
+    with FakeMind(scenario) as mind:
+        app = create_app(display_settings(tmp_path, mind.url, death_style="flatline", death_duration_s=0.5),
+                         panel=None, chronicle=None)
+        seen = []
+
+        def record(frame):
+            seen.append(frame["masks"])
+            return frame["masks"] == expected_masks("I am quick2 ")
+
+        with serve(app) as url:
+            read_frames(url, record)
+        flat = [0] * 32 + [mask("-")] * 16 + [0] * 48
+        assert flat in seen, "the full flatline was shown before the new life"
+        assert seen.index(flat) < len(seen) - 1
