@@ -70,3 +70,30 @@ def test_a_real_mind_dies_by_kill_9_and_the_display_sees_a_death_and_a_new_life(
         finally:
             mind.kill()
             mind.wait(10)
+
+
+def test_a_frozen_real_mind_is_shown_dead_and_taken_back_when_it_thaws(tmp_path):
+    port = free_port()
+    mind = start_mind(port, tmp_path)
+    rec = Recorder()
+    try:
+        # a read timeout far below the mind's ping interval: only a busy mind counts as alive here
+        app = create_app(display_settings(tmp_path, f"http://127.0.0.1:{port}", read_timeout_s=1.0,
+                                          reconnect_max_s=0.2), panel=None, chronicle=None, subscribers=[rec])
+        with serve(app):
+            display = app.state.display
+            wait_for(lambda: display.tokens_total >= 10, timeout=30, what="thoughts")
+            life = display.life
+            mind.send_signal(signal.SIGSTOP)
+            try:
+                wait_for(lambda: ("death", life) in rec.calls, timeout=10, what="silence to count as death")
+                assert display.upstream_connected is False
+            finally:
+                mind.send_signal(signal.SIGCONT)
+            before = display.tokens_total
+            wait_for(lambda: display.wall.state == "alive" and display.tokens_total > before + 10, timeout=30,
+                     what="the same life to go on")
+            assert display.life == life and display.lives_total == 1
+    finally:
+        mind.kill()
+        mind.wait(10)
