@@ -32,3 +32,16 @@ def test_invalid_utf8_marks_the_event_malformed():
 
 def test_comments_alone_dispatch_nothing():
     assert SSEParser().feed(b": ping\n\n: ping\n\n") == []
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(chunks=st.lists(st.binary(max_size=300), max_size=20))
+def test_any_bytes_in_any_chunks_never_raise_and_never_hold_more_than_a_line(chunks):
+    parser = SSEParser(max_line_bytes=128, max_event_bytes=512)
+    for chunk in chunks:
+        for ev in parser.feed(chunk):
+            assert len(ev.data.encode("utf-8", "surrogatepass")) <= 512 + 64
+        assert len(parser._buf) <= 128
