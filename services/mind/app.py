@@ -98,6 +98,7 @@ class Mind:
                 kv_bytes_per_token=ctx.kv_bytes_per_token, growth_step=ctx.growth_step,
                 n_ctx_train=ctx.n_ctx_train, limit_bytes=reading.limit_bytes,
                 state_bytes_per_token=ctx.state_bytes_per_token,
+                swa_state_bytes_per_token=ctx.swa_state_bytes_per_token, swa_window=ctx.swa_window,
             )
         return {
             "life": self.life, "born_at": self.born_at, "tokens": tokens,
@@ -122,7 +123,10 @@ class Mind:
             out.update({
                 "n_past": ctx.n_past, "prompt_tokens": ctx.prompt_tokens, "growth_step": ctx.growth_step,
                 "base_bytes": ctx.base_bytes, "kv_bytes_per_token": ctx.kv_bytes_per_token,
-                "state_bytes_per_token": ctx.state_bytes_per_token, "growths": ctx.growths,
+                "state_bytes_per_token": ctx.state_bytes_per_token,
+                "swa_state_bytes_per_token": ctx.swa_state_bytes_per_token, "swa_window": ctx.swa_window,
+                "kv_measured": ctx.kv_measured, "model_bytes": ctx.model_bytes,
+                "growths": ctx.growths,
                 "last_growth_pause_s": ctx.last_growth_pause_s, "max_growth_pause_s": ctx.max_growth_pause_s,
             })
         return out

@@ -2,11 +2,14 @@
 
 The mind's memory is stepwise: a context of ``n`` tokens costs ``base + kv_bytes_per_token * n``
 whatever is in it (llama.cpp commits the whole KV buffer when it creates a context). When the context
-fills, the mind saves the sequence state (``state_bytes_per_token`` per token thought so far), frees
-the old context, creates a larger one and restores the state into it. During that step the saved
-state and the new context coexist, so the peak is
+fills, the mind saves the sequence state, frees the old context, creates a larger one and restores
+the state into it. During that step the saved state and the new context coexist, so the peak is
 
-    base + kv_bytes_per_token * n_new + state_bytes_per_token * n_old
+    base + kv_bytes_per_token * n_new + state(n_old)
+    state(n) = state_bytes_per_token * n + swa_state_bytes_per_token * min(n, swa_window)
+
+(layers with sliding-window attention, as in Gemma 3, save only their window: their part of the
+state stops growing at ``swa_window`` tokens, though their cache, with ``swa_full``, does not).
 
 and that peak, not the resident memory afterwards, is what the kernel compares with the limit.
 """
@@ -26,20 +29,27 @@ class Growth:
     resident_bytes: int
 
 
+def state_bytes(n: int, state_bytes_per_token: float, swa_state_bytes_per_token: float = 0.0,
+                swa_window: int = 0) -> float:
+    """Size of the saved sequence state after ``n`` tokens."""
+    return state_bytes_per_token * n + swa_state_bytes_per_token * min(n, swa_window)
+
+
 def growth_steps(
     *, base_bytes: int, kv_bytes_per_token: float, n_ctx_start: int, growth_step: int, n_ctx_train: int,
-    state_bytes_per_token: Optional[float] = None,
+    state_bytes_per_token: Optional[float] = None, swa_state_bytes_per_token: float = 0.0, swa_window: int = 0,
 ) -> list[Growth]:
     """Every growth step from ``n_ctx_start`` to ``n_ctx_train``, with its memory peak and resident size."""
     if growth_step <= 0:
         raise ValueError("growth_step must be positive")
-    state = kv_bytes_per_token if state_bytes_per_token is None else state_bytes_per_token
+    per_token = kv_bytes_per_token if state_bytes_per_token is None else state_bytes_per_token
     steps = []
     n = n_ctx_start
     while n < n_ctx_train:
         n_new = min(n + growth_step, n_ctx_train)
         resident = base_bytes + kv_bytes_per_token * n_new
-        steps.append(Growth(n, n_new, int(resident + state * n), int(resident)))
+        peak = resident + state_bytes(n, per_token, swa_state_bytes_per_token, swa_window)
+        steps.append(Growth(n, n_new, int(peak), int(resident)))
         n = n_new
     return steps
 
@@ -54,6 +64,8 @@ def predict_tokens_at_death(
     limit_bytes: Optional[int],
     prompt_tokens: int = 0,
     state_bytes_per_token: Optional[float] = None,
+    swa_state_bytes_per_token: float = 0.0,
+    swa_window: int = 0,
 ) -> Optional[int]:
     """Predict how many tokens the mind has thought when the kernel kills it.
 
@@ -68,7 +80,10 @@ def predict_tokens_at_death(
         limit_bytes: the memory limit in force, or None when there is none.
         prompt_tokens: tokens of the prompt frame, which fill the context but are not thoughts.
         state_bytes_per_token: size of the saved sequence state per token during a growth step
-            (defaults to ``kv_bytes_per_token``).
+            (defaults to ``kv_bytes_per_token``); for sliding-window layers see the next two.
+        swa_state_bytes_per_token: state bytes per token of the sliding-window layers, which save at
+            most ``swa_window`` tokens (0 for models without them).
+        swa_window: the sliding window, in tokens (``llama_model_n_swa``).
 
     Returns:
         The tokens thought at death (a death happens while the context grows from ``n`` tokens,
@@ -82,6 +97,7 @@ def predict_tokens_at_death(
     for step in growth_steps(
         base_bytes=base_bytes, kv_bytes_per_token=kv_bytes_per_token, n_ctx_start=n_ctx_start,
         growth_step=growth_step, n_ctx_train=n_ctx_train, state_bytes_per_token=state_bytes_per_token,
+        swa_state_bytes_per_token=swa_state_bytes_per_token, swa_window=swa_window,
     ):
         if step.peak_bytes > limit_bytes:
             return max(0, step.n_old - prompt_tokens)
@@ -91,12 +107,14 @@ def predict_tokens_at_death(
 def predict_tokens_left(
     *, tokens: int, n_ctx: int, prompt_tokens: int, base_bytes: int, kv_bytes_per_token: float,
     growth_step: int, n_ctx_train: int, limit_bytes: Optional[int], state_bytes_per_token: Optional[float] = None,
+    swa_state_bytes_per_token: float = 0.0, swa_window: int = 0,
 ) -> Optional[int]:
     """Tokens still to think before death, from the live state (current context ``n_ctx``)."""
     at_death = predict_tokens_at_death(
         base_bytes=base_bytes, kv_bytes_per_token=kv_bytes_per_token, n_ctx_start=n_ctx,
         growth_step=growth_step, n_ctx_train=n_ctx_train, limit_bytes=limit_bytes,
         prompt_tokens=prompt_tokens, state_bytes_per_token=state_bytes_per_token,
+        swa_state_bytes_per_token=swa_state_bytes_per_token, swa_window=swa_window,
     )
     if at_death is None:
         return None

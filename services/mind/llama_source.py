@@ -209,7 +209,13 @@ class LlamaSource:
         self.growth_pauses: list[float] = []
         self._history = array("i")  # tokens in the context, for a re-read if the cache cannot shift
         self._pending: Optional[int] = None
-        self._measure: Optional[tuple[int, int]] = None  # (memory before growth, tokens grown by)
+        self._measure: Optional[tuple[int, int]] = None
+        self._kv_measured = False
+        self._memory_points: list[tuple[int, int]] = []  # (n_ctx, memory) around growths
+        self.model_bytes: Optional[int] = None  # memory before the first context: weights + runtime
+        self.swa_window = 0
+        self.swa_state_bytes_per_token = 0.0
+        self._short_state_per_token: Optional[float] = None  # all layers, while n <= the window
         self._one = (L.llama_token * 1)()
         self._piece = ctypes.create_string_buffer(256)
 
@@ -255,13 +261,17 @@ class LlamaSource:
             n_ctx += self.n_ctx_step
         n_ctx = min(n_ctx, self.n_ctx_train)
 
-        self.base_bytes = self._probe()
+        self.base_bytes = self.model_bytes = self._probe()
         self.ctx = self._create_context(n_ctx)
         if self.ctx is None:
             raise RuntimeError(f"cannot allocate the first context ({n_ctx} tokens)")
         self.n_ctx = L.llama_n_ctx(self.ctx)
         self.sampler = build_sampler(self.vocab, self.sampling)
         self._decode(tokens)
+        self.swa_window = max(0, L.llama_model_n_swa(self.model))
+        if self.swa_window == 0 or self.n_past <= self.swa_window:
+            self._short_state_per_token = L.llama_state_seq_get_size(self.ctx, 0) / self.n_past
+            self.state_bytes_per_token = self._short_state_per_token
         after = self._probe()
         if self.base_bytes is not None and after is not None:
             # First estimate (includes fixed buffers, so too high); replaced at the first growth.
@@ -306,6 +316,8 @@ class LlamaSource:
             kv_bytes_per_token=self.kv_bytes_per_token, state_bytes_per_token=self.state_bytes_per_token,
             growths=self.growths, last_growth_pause_s=self.growth_pauses[-1] if self.growth_pauses else None,
             max_growth_pause_s=max(self.growth_pauses) if self.growth_pauses else None,
+            kv_measured=self._kv_measured, model_bytes=self.model_bytes, swa_state_bytes_per_token=self.swa_state_bytes_per_token,
+            swa_window=self.swa_window,
         )
 
     # -- context -----------------------------------------------------------------------------------
@@ -365,21 +377,47 @@ class LlamaSource:
             return
         self.growths += 1
         self.growth_pauses.append(pause)
-        self.state_bytes_per_token = got / max(1, self.n_past)
-        if self.growths == 1 and before is not None:
+        self._learn_state_size(got, self.n_past)
+        if before is not None:
             # Measured after the next decode, once the new compute buffer has been touched.
             self._measure = (before, self.n_ctx - n_old)
         log.info("context grew %d -> %d tokens in %.1f ms (saved state %d bytes)", n_old, self.n_ctx,
                  pause * 1000, got)
 
+    def _learn_state_size(self, size: int, n: int) -> None:
+        """Split the saved state into a part that grows with every token and a sliding-window part
+        that stops at the window. Until a state past the window is seen, assume it all grows."""
+        w = self.swa_window
+        if w == 0 or n <= w:
+            self._short_state_per_token = size / n
+            self.state_bytes_per_token, self.swa_state_bytes_per_token = size / n, 0.0
+        elif self._short_state_per_token is not None:
+            full = max(0.0, (size - self._short_state_per_token * w) / (n - w))
+            self.state_bytes_per_token = full
+            self.swa_state_bytes_per_token = max(0.0, self._short_state_per_token - full)
+        else:
+            self.state_bytes_per_token, self.swa_state_bytes_per_token = size / n, 0.0
+
     def _measure_growth(self) -> None:
+        """Fit memory = base + kv * n_ctx through the memory seen around every growth so far (one
+        step alone is blurred by page-sized noise). The intercept is more than the weights: each
+        context also holds buffers that do not scale with its size."""
         before, grown = self._measure
         self._measure = None
         after = self._probe()
-        if after is not None:
-            self.kv_bytes_per_token = max(0.0, (after - before) / grown)
-            log.info("memory per token of context: %.0f bytes (%d -> %d bytes)", self.kv_bytes_per_token,
-                     before, after)
+        if after is None:
+            return
+        if not self._memory_points:
+            self._memory_points.append((self.n_ctx - grown, before))
+        self._memory_points.append((self.n_ctx, after))
+        xs, ys = zip(*self._memory_points)
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        slope = sum((x - mx) * (y - my) for x, y in self._memory_points) / sum((x - mx) ** 2 for x in xs)
+        self.kv_bytes_per_token = max(0.0, slope)
+        self.base_bytes = int(my - self.kv_bytes_per_token * mx)
+        self._kv_measured = True
+        log.info("memory = %d + %.0f bytes per token of context (fit through %d points)", self.base_bytes,
+                 self.kv_bytes_per_token, len(self._memory_points))
 
     def _shift(self) -> None:
         n_keep = self.prompt_tokens

@@ -29,6 +29,10 @@ class ContextInfo:
     growths: int
     last_growth_pause_s: Optional[float]
     max_growth_pause_s: Optional[float]
+    swa_state_bytes_per_token: float = 0.0  # sliding-window layers: their state stops at swa_window
+    swa_window: int = 0
+    kv_measured: bool = False
+    model_bytes: Optional[int] = None  # memory before the first context (weights + runtime)  # kv_bytes_per_token comes from a real growth step, not the first estimate
 
 
 class TokenSource(Protocol):
@@ -120,6 +124,7 @@ class ScriptedSource:
             base_bytes=self.base_bytes, kv_bytes_per_token=float(self.kv_bytes_per_token),
             state_bytes_per_token=float(self.kv_bytes_per_token), growths=self._growths,
             last_growth_pause_s=0.0 if self._growths else None, max_growth_pause_s=0.0 if self._growths else None,
+            kv_measured=True,
         )
 
     def close(self) -> None:

@@ -68,3 +68,17 @@ def test_more_memory_never_means_an_earlier_death(limit, extra):
         assert b is None
     elif b is not None:
         assert b >= a
+
+
+def test_sliding_window_layers_stop_adding_to_the_saved_state_at_their_window():
+    # 3 KiB per token for full layers + 15 KiB for sliding layers up to a 512-token window.
+    kw = dict(base_bytes=0, kv_bytes_per_token=KV, n_ctx_start=512, growth_step=512, n_ctx_train=4096,
+              state_bytes_per_token=3 * 1024, swa_state_bytes_per_token=15 * 1024, swa_window=512)
+    steps = growth_steps(**kw)
+    assert steps[0].peak_bytes == KV * 1024 + 18 * 1024 * 512
+    assert steps[2].peak_bytes == KV * 2048 + 3 * 1024 * 1536 + 15 * 1024 * 512
+    # A peak that only the all-growing state model would exceed: the window lets the mind live on.
+    limit = steps[2].peak_bytes + 1
+    assert predict_tokens_at_death(limit_bytes=limit, **kw) == 2048
+    assert predict_tokens_at_death(limit_bytes=limit, **{**kw, "swa_state_bytes_per_token": 0,
+                                                         "state_bytes_per_token": 18 * 1024}) == 1536
