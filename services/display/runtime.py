@@ -280,6 +280,7 @@ class Display:
         metric("display_frames_total", "counter", "Frames computed and sent to every sink.", self.frames_total)
         metric("display_viewers", "gauge", "Mirror viewers connected now.", len(self.hub.viewers))
         metric("display_viewers_dropped_total", "counter", "Mirror viewers dropped for falling behind.", self.hub.dropped_viewers)
+        metric("display_viewers_aborted_total", "counter", "Dropped viewers whose connection was cut because it stopped draining.", self.hub.aborted_viewers)
         metric("display_lives_total", "counter", "Births seen since the display started.", self.lives_total)
         metric("display_upstream_connected", "gauge", "1 while the mind's stream is open.", int(self.upstream_connected))
         metric("display_upstream_disconnects_total", "counter", "Times the mind's stream ended or broke.", self.disconnects_total)

@@ -216,8 +216,10 @@ def test_viewers_that_vanish_are_forgotten_and_slow_viewers_are_dropped(tmp_path
             slow.sendall(b"GET /frames HTTP/1.1\r\nHost: x\r\n\r\n")
             wait_for(lambda: hub.dropped_viewers > dropped_before, timeout=30, what="the slow viewer to be dropped")
             assert len(hub.viewers) == 0
-            slow.close()
             assert hub.viewers_total == 51
+            # and its response is aborted, though it is stuck in a send that never completes
+            wait_for(lambda: hub.aborted_viewers == 1, timeout=15, what="the stuck viewer to be cut off")
+            slow.close()
 
 
 def test_the_mirror_is_read_only(tmp_path):
@@ -302,3 +304,13 @@ def test_a_quick_resurrection_waits_for_the_death_picture_to_finish(tmp_path):
         flat = [0] * 32 + [mask("-")] * 16 + [0] * 48
         assert flat in seen, "the full flatline was shown before the new life"
         assert seen.index(flat) < len(seen) - 1
+
+
+def test_the_mirror_response_still_overrides_sse_starlettes_per_send_wrapper():
+    # the override halves the CPU cost of many viewers; an sse-starlette upgrade must not lose it silently
+    from sse_starlette import EventSourceResponse
+
+    from display.web.mirror import ViewerResponse
+
+    assert "_send_with_timeout" in vars(EventSourceResponse)
+    assert "_send_with_timeout" in vars(ViewerResponse)

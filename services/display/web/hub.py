@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from typing import Callable
 
 from display.core.frame import Frame
 
@@ -16,10 +17,15 @@ def sse_bytes(event: str, data: str, event_id: str | None = None) -> bytes:
     return f"{head}event: {event}\ndata: {data}\n\n".encode()
 
 
+STUCK_GRACE_S = 5.0  # a dropped viewer whose stream has not ended by then is cut off
+
+
 class Viewer:
     def __init__(self, size: int) -> None:
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=size)
         self.dropped = False
+        self.ended = False  # its stream has finished
+        self.cancel: Callable[[], None] | None = None  # aborts the response (set by the route)
 
 
 class Hub:
@@ -32,6 +38,7 @@ class Hub:
         self.frame_msg: bytes | None = None
         self.status_msg: bytes | None = None
         self.dropped_viewers = 0
+        self.aborted_viewers = 0
         self.viewers_total = 0
 
     def join(self) -> Viewer | None:
@@ -47,6 +54,7 @@ class Hub:
         return viewer
 
     def leave(self, viewer: Viewer) -> None:
+        viewer.ended = True
         self.viewers.discard(viewer)
 
     def _send(self, msg: bytes) -> None:
@@ -65,6 +73,15 @@ class Hub:
         while not viewer.queue.empty():
             viewer.queue.get_nowait()
         viewer.queue.put_nowait(None)
+        if viewer.cancel is not None:
+            # a viewer whose socket stopped draining is stuck in a send and never sees the None
+            asyncio.get_running_loop().call_later(STUCK_GRACE_S, self._abort, viewer)
+
+    def _abort(self, viewer: Viewer) -> None:
+        if not viewer.ended and viewer.cancel is not None:
+            self.aborted_viewers += 1
+            log.info("mirror viewer aborted: its connection stopped draining")
+            viewer.cancel()
 
     def publish_frame(self, frame: Frame) -> None:
         self.frame_msg = sse_bytes("frame", frame.to_json(), str(frame.seq))
