@@ -3,10 +3,8 @@
 import asyncio
 import socket
 import threading
-import time
 
 import httpx
-import pytest
 
 from display.app import create_app
 from display.core.font import ELLIPSIS, mask

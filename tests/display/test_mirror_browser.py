@@ -1,7 +1,6 @@
 """The mirror page in a real headless Chromium: the segments it lights are exactly the frame's masks."""
 
 import asyncio
-import shutil
 from pathlib import Path
 
 import pytest
