@@ -1,6 +1,7 @@
 """The mirror page in a real headless Chromium: the segments it lights are exactly the frame's masks."""
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -46,17 +47,21 @@ def test_the_page_lights_exactly_the_segments_of_the_frame(tmp_path, browser):
     text = ["Every segment ", "here ", "comes from a ", "mask: 0123456789 ", "<>[]{}/\\|~@#%&*?! ", "Café…ß ",
             "the end."]
 
+    end = threading.Event()
+
     async def scenario(writer, headers):
+        if end.is_set():
+            return  # the mind is gone
         writer.write(sse("birth", birth("b1"), "b1:0"))
         writer.write(sse("vitals", {"life": "b1", "tokens": 7, "memory_bytes": 300 << 20,
                                     "limit_bytes": 512 << 20}, "b1:1"))
         for i, t in enumerate(text):
             writer.write(sse("token", {"life": "b1", "seq": i, "text": t}, f"b1:{i + 2}"))
         await writer.drain()
-        while True:
+        while not end.is_set():
             writer.write(b": ping\n\n")
             await writer.drain()
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.05)
 
     with FakeMind(scenario) as mind:
         app = create_app(display_settings(tmp_path, mind.url), panel=None, chronicle=None)
@@ -75,3 +80,13 @@ def test_the_page_lights_exactly_the_segments_of_the_frame(tmp_path, browser):
             assert browser.find_element("link text", "the chronicle of lives").get_attribute("href").endswith("/chronicle")
             OUTPUT.mkdir(exist_ok=True)
             browser.save_screenshot(str(OUTPUT / "display-mirror.png"))
+
+            end.set()  # the stream ends: a death, drawn by the page from the masks alone
+            wait_for(lambda: display.wall.state == "dead", timeout=10, what="the death picture")
+            dead = display.wall.frame
+            wait_for(lambda: browser.execute_script("return document.body.dataset.seq") == str(dead.seq),
+                     timeout=10, what="the page to draw the death")
+            assert browser.execute_script(LIT_SEGMENTS, len(dead.masks)) == list(dead.masks)
+            wait_for(lambda: "Last death: life #1 (b1)" in browser.find_element("id", "death").text, timeout=5)
+            assert browser.find_element("id", "conn").text == "mind not connected"
+            browser.save_screenshot(str(OUTPUT / "display-mirror-death.png"))
