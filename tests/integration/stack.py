@@ -158,3 +158,13 @@ class Stack:
 
     def mind_logs(self) -> str:
         return self.container("mind").logs().decode("utf-8", "replace")
+
+
+def wait_for(predicate, timeout_s: float, what: str, every: float = 1.0):
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")

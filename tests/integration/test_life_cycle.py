@@ -8,10 +8,9 @@ import os
 import statistics
 import time
 
-import docker
 import pytest
 
-from .stack import ROOT, EventLog, Stack, build_images, compose_command
+from .stack import ROOT, EventLog, Stack, build_images, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(3000)]
 
@@ -21,18 +20,6 @@ LIMIT_B = LIMIT_A + 48 * 2**20
 DEATHS_AT_A = 3
 DEATHS_AT_B = 2
 LIFE_TIMEOUT_S = 400
-
-
-@pytest.fixture(scope="module")
-def engine():
-    if compose_command() is None:
-        pytest.skip("neither 'docker compose' nor 'docker-compose' is installed")
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure here means there is no engine to test against
-        pytest.skip(f"no Docker engine reachable: {exc}")
-    return client
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +42,6 @@ def stack(engine):
     s.down()
 
 
-def wait_for(predicate, timeout_s: float, what: str, every: float = 1.0):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-
-
 def test_the_mirror_and_the_mind_come_up_and_it_thinks(stack):
     health = stack.wait_http("/health", 120).json()
     assert health["status"] == "ok"
@@ -77,6 +54,26 @@ def test_the_mirror_and_the_mind_come_up_and_it_thinks(stack):
     lives = wait_for(thinking, 300, "the first life to think 50 tokens")
     text = stack.get(f"/chronicle/lives/{lives[-1]['life']}").json()["text"]
     assert len(text.split()) >= 20, text
+
+
+def test_both_containers_are_confined_and_the_mind_has_no_route_out(stack):
+    for service in ("mind", "display"):
+        c = stack.container(service)
+        assert c.attrs["Config"]["User"] == "10001:10001"
+        host = c.attrs["HostConfig"]
+        assert host["ReadonlyRootfs"] is True
+        assert host["CapDrop"] == ["ALL"]
+        assert "no-new-privileges:true" in host["SecurityOpt"]
+        assert not any("docker.sock" in m["Source"] for m in c.attrs["Mounts"])
+        status = c.exec_run(["cat", "/proc/1/status"]).output.decode()
+        assert "CapEff:\t0000000000000000" in status
+        write = c.exec_run(["sh", "-c", "echo x > /app/x"])
+        assert write.exit_code != 0  # read-only root filesystem
+    # An internal network has no gateway: the mind's routing table has no default route, so no
+    # packet can leave (checked without sending any).
+    routes = stack.container("mind").exec_run(["cat", "/proc/net/route"]).output.decode().splitlines()[1:]
+    assert routes, "no routing table read"
+    assert all(line.split()[1] != "00000000" for line in routes), routes
 
 
 def test_its_memory_rises_as_it_thinks(stack):
