@@ -20,6 +20,13 @@ from display.web.hub import Hub
 log = logging.getLogger(__name__)
 
 DEATH_STEPS_PER_S = 12  # frames per second of the death animation
+# the vitals the mirror shows; only numbers (or null) are passed on, so viewers get small, safe status
+VITALS_SHOWN = ("tokens", "tokens_per_s", "n_ctx", "n_ctx_train", "memory_bytes", "peak_memory_bytes",
+                "limit_bytes", "tokens_left")
+
+
+def _number(value) -> float | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 class Display:
@@ -86,9 +93,9 @@ class Display:
             "alive": self.wall.state == "alive",
             "life": self.life,
             "life_number": self.lives_total or None,
-            "born_at": (self.birth_data or {}).get("born_at"),
+            "born_at": _number((self.birth_data or {}).get("born_at")),
             "tokens": self.tokens,
-            "vitals": self.vitals,
+            "vitals": {k: _number(self.vitals.get(k)) for k in VITALS_SHOWN} if self.vitals else None,
             "last_death": self.last_death,
         }
 
@@ -215,13 +222,13 @@ class Display:
         self.last_death = {
             "life": self.life,
             "life_number": self.lives_total,
-            "born_at": born,
+            "born_at": _number(born),
             "died_at": now,
-            "age_s": (now - born) if isinstance(born, (int, float)) else None,
-            "tokens": v.get("tokens", self.tokens),
-            "memory_bytes": v.get("memory_bytes"),
-            "peak_memory_bytes": v.get("peak_memory_bytes"),
-            "limit_bytes": v.get("limit_bytes"),
+            "age_s": (now - born) if _number(born) is not None else None,
+            "tokens": _number(v.get("tokens", self.tokens)),
+            "memory_bytes": _number(v.get("memory_bytes")),
+            "peak_memory_bytes": _number(v.get("peak_memory_bytes")),
+            "limit_bytes": _number(v.get("limit_bytes")),
             "reason": reason,
         }
         log.info("death of life #%d (%s): %s", self.lives_total, self.life, reason)
