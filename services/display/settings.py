@@ -63,6 +63,11 @@ class DisplaySettings(BaseSettings):
 
     log_level: str = Field("INFO", description="Logging level.")
 
+    @field_validator("blocklist_path", mode="before")
+    @classmethod
+    def _empty_means_none(cls, v):
+        return None if v == "" else v  # compose files often pass an unset variable as ""
+
     @field_validator("wiring")
     @classmethod
     def _wiring_is_a_permutation(cls, v: list[int]) -> list[int]:
