@@ -95,6 +95,8 @@ class Costs:
     prompt_tokens: int
     n_ctx_train: int  # the model's largest context as the measured run saw it
     tokens_per_s: Optional[float]
+    swa_state_bytes_per_token: float = 0.0  # sliding-window layers' state, which stops at swa_window
+    swa_window: int = 0
 
     @classmethod
     def from_vitals(cls, v: dict) -> "Costs":
@@ -106,7 +108,7 @@ class Costs:
             raise LifespanError(
                 f"the vitals lack {', '.join(missing)}: save GET /vitals of a mind that is thinking "
                 "(state 'thinking') with the model source")
-        if not v.get("growths"):
+        if not v.get("growths") or v.get("kv_measured") is False:
             raise LifespanError(
                 "the vitals were saved before the mind's first growth step (growths is 0): its "
                 "kv_bytes_per_token is only a first estimate; save /vitals again once growths >= 1")
@@ -117,6 +119,8 @@ class Costs:
                 else float(v["state_bytes_per_token"]),
                 prompt_tokens=int(v["prompt_tokens"]), n_ctx_train=int(v["n_ctx_train"]),
                 tokens_per_s=float(v["tokens_per_s"]) if v.get("tokens_per_s") else None,
+                swa_state_bytes_per_token=float(v.get("swa_state_bytes_per_token") or 0.0),
+                swa_window=int(v.get("swa_window") or 0),
             )
         except (TypeError, ValueError) as exc:
             raise LifespanError(f"the vitals hold a value of the wrong type: {exc}") from exc
@@ -168,10 +172,12 @@ def predict(costs: Costs, plan: Plan, limit_bytes: int, user_tps: Optional[float
         base_bytes=costs.base_bytes, kv_bytes_per_token=costs.kv_bytes_per_token, n_ctx_start=start,
         growth_step=step, n_ctx_train=n_train, limit_bytes=limit_bytes, prompt_tokens=costs.prompt_tokens,
         state_bytes_per_token=costs.state_bytes_per_token,
+        swa_state_bytes_per_token=costs.swa_state_bytes_per_token, swa_window=costs.swa_window,
     )
     steps = growth_steps(base_bytes=costs.base_bytes, kv_bytes_per_token=costs.kv_bytes_per_token,
                          n_ctx_start=start, growth_step=step, n_ctx_train=n_train,
-                         state_bytes_per_token=costs.state_bytes_per_token)
+                         state_bytes_per_token=costs.state_bytes_per_token,
+                         swa_state_bytes_per_token=costs.swa_state_bytes_per_token, swa_window=costs.swa_window)
     max_resident = steps[-1].resident_bytes if steps else int(costs.base_bytes + costs.kv_bytes_per_token * start)
     fatal = next((s for s in steps if s.peak_bytes > limit_bytes), None) if tokens else None
     n_at_death = fatal.n_old if fatal else (start if tokens == 0 else None)
@@ -218,8 +224,10 @@ def prediction_table(rows: Sequence[Prediction], costs: Costs, user_tps: Optiona
 def costs_summary(costs: Costs, plan: Plan) -> str:
     start, step, n_train = plan.resolve(costs)
     state = costs.state_bytes_per_token or costs.kv_bytes_per_token
+    swa = (f" (+{costs.swa_state_bytes_per_token / 1024:.1f} KiB for the first {costs.swa_window})"
+           if costs.swa_state_bytes_per_token else "")
     return (f"base {format_size(costs.base_bytes)}, {costs.kv_bytes_per_token / 1024:.1f} KiB per token of context "
-            f"(+{state / 1024:.1f} KiB per token saved during a growth), prompt {costs.prompt_tokens} tokens, "
+            f"(+{state / 1024:.1f} KiB per token saved during a growth{swa}), prompt {costs.prompt_tokens} tokens, "
             f"context {start} growing by {step} up to {n_train}"
             + (f", {costs.tokens_per_s:.1f} tok/s here" if costs.tokens_per_s else ""))
 
@@ -251,6 +259,7 @@ class LifeRecord:
     predicted_tokens: Optional[int] = None
     predicted_from: Optional[str] = None  # "own vitals" | "saved vitals"
     predicted_tokens_saved: Optional[int] = None  # from --from-vitals too, when given (e.g. a predict run)
+    predicted_tokens_first: Optional[int] = None  # from the life's first complete self-measurement
     error_pct: Optional[float] = None
     last_vitals: Optional[dict] = None
     costs: Optional[dict] = None
@@ -480,6 +489,22 @@ def _lifespan_s(state: dict) -> Optional[float]:
     return None if start is None or end is None else round(end - start, 2)
 
 
+def measured_enough(v: dict) -> bool:
+    """The mind has measured its costs: memory per token from a real growth step (not the first
+    estimate) and, for a model with sliding-window layers, a saved state longer than the window
+    (before that the state's per-token size counts every layer and the prediction comes out short)."""
+    if v.get("state") != "thinking" or not v.get("growths") or v.get("kv_bytes_per_token") is None:
+        return False
+    if "kv_measured" in v:
+        if not v["kv_measured"]:
+            return False
+    elif v.get("n_past", 0) < v["n_ctx"] - v["growth_step"] + 2:  # older minds: measured after the next decode
+        return False
+    window = v.get("swa_window") or 0
+    last_growth_from = v["n_ctx"] - v["growth_step"]
+    return not window or last_growth_from > window or v["n_ctx"] >= v.get("n_ctx_train", 0)
+
+
 def measured_vitals(mind: MindContainer, deadline_s: float, poll_s: float = 1.0) -> dict:
     """Poll /vitals until the mind has measured its memory per token (after the first growth step and
     the decode that follows it). Shows progress: loading…, then measuring…"""
@@ -494,14 +519,12 @@ def measured_vitals(mind: MindContainer, deadline_s: float, poll_s: float = 1.0)
                 phase = "loading"
                 log.info("loading…")
         else:
-            if v.get("growths") and v.get("kv_bytes_per_token") is not None \
-                    and v.get("n_past", 0) >= v["n_ctx"] - v["growth_step"] + 2:
+            if measured_enough(v):
                 return v
             if phase != "measuring":
                 phase = "measuring"
-                first = v.get("n_ctx", 0) - v.get("prompt_tokens", 0)
-                log.info("measuring… (the first growth step comes after about %d tokens; %.1f tok/s)",
-                         first, v.get("tokens_per_s") or 0)
+                log.info("measuring… (at %d tokens of %d; it measures itself as its context grows; %.1f tok/s)",
+                         v.get("tokens", 0), v.get("n_ctx", 0) - v.get("prompt_tokens", 0), v.get("tokens_per_s") or 0)
         time.sleep(poll_s)
     raise LifespanError(f"the mind did not measure itself within {deadline_s:.0f} s:\n{mind.logs_tail()}")
 
@@ -576,14 +599,16 @@ def run_life(client, options: MindOptions, limit: int, attempt: int, timeout_s: 
         counter = TokenCounter(mind.url)
         counter.start()
         own: Optional[dict] = None
+        first: Optional[dict] = None
         end = time.monotonic() + timeout_s
         last_report = 0.0
         while not counter.ended.is_set() and time.monotonic() < end:
             v = mind.vitals()
             if v is not None and v.get("state") == "thinking":
                 rec.last_vitals = v
-                if own is None and v.get("growths") and v.get("kv_bytes_per_token") is not None \
-                        and v.get("n_past", 0) >= v["n_ctx"] - v["growth_step"] + 2:
+                if measured_enough(v):
+                    # the latest self-measurement: the mind refines its fit at every growth
+                    first = first or v
                     own = v
                 if time.monotonic() - last_report > 10:
                     last_report = time.monotonic()
@@ -619,6 +644,10 @@ def run_life(client, options: MindOptions, limit: int, attempt: int, timeout_s: 
         if costs is not None:
             rec.costs = asdict(costs)
             rec.predicted_tokens = predict(costs, options.plan, limit).tokens_at_death
+        if first is not None and first is not own:
+            rec.predicted_tokens_first = predict(Costs.from_vitals(first), options.plan, limit).tokens_at_death
+        else:
+            rec.predicted_tokens_first = rec.predicted_tokens
         if fallback is not None:
             rec.predicted_tokens_saved = predict(fallback, options.plan, limit).tokens_at_death
     except LifespanError as exc:
@@ -684,7 +713,8 @@ def cmd_predict(args) -> int:
         start, step, n_train = plan.resolve(costs)
         steps = growth_steps(base_bytes=costs.base_bytes, kv_bytes_per_token=costs.kv_bytes_per_token,
                              n_ctx_start=start, growth_step=step, n_ctx_train=n_train,
-                             state_bytes_per_token=costs.state_bytes_per_token)
+                             state_bytes_per_token=costs.state_bytes_per_token,
+                         swa_state_bytes_per_token=costs.swa_state_bytes_per_token, swa_window=costs.swa_window)
         print(json.dumps({
             "image": None if args.from_vitals else options.image, "costs": asdict(costs),
             "plan": {"n_ctx_start": start, "growth_step": step, "n_ctx_max": n_train},
@@ -823,6 +853,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll is noise here
     args = build_parser().parse_args(argv)
 
     def on_term(signum, frame):  # a polite kill is handled like Ctrl-C: containers are removed

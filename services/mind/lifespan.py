@@ -5,7 +5,8 @@ whatever is in it (llama.cpp commits the whole KV buffer when it creates a conte
 fills, the mind saves the sequence state, frees the old context, creates a larger one and restores
 the state into it. During that step the saved state and the new context coexist, so the peak is
 
-    base + kv_bytes_per_token * n_new + state(n_old)
+    base + kv_bytes_per_token * n_new + state(n_old)                     (old context freed first)
+    base + kv_bytes_per_token * (n_old + n_new) + state(n_old)           (old_context_coexists)
     state(n) = state_bytes_per_token * n + swa_state_bytes_per_token * min(n, swa_window)
 
 (layers with sliding-window attention, as in Gemma 3, save only their window: their part of the
@@ -38,6 +39,7 @@ def state_bytes(n: int, state_bytes_per_token: float, swa_state_bytes_per_token:
 def growth_steps(
     *, base_bytes: int, kv_bytes_per_token: float, n_ctx_start: int, growth_step: int, n_ctx_train: int,
     state_bytes_per_token: Optional[float] = None, swa_state_bytes_per_token: float = 0.0, swa_window: int = 0,
+    old_context_coexists: bool = False,
 ) -> list[Growth]:
     """Every growth step from ``n_ctx_start`` to ``n_ctx_train``, with its memory peak and resident size."""
     if growth_step <= 0:
@@ -49,6 +51,8 @@ def growth_steps(
         n_new = min(n + growth_step, n_ctx_train)
         resident = base_bytes + kv_bytes_per_token * n_new
         peak = resident + state_bytes(n, per_token, swa_state_bytes_per_token, swa_window)
+        if old_context_coexists:
+            peak += kv_bytes_per_token * n
         steps.append(Growth(n, n_new, int(peak), int(resident)))
         n = n_new
     return steps
@@ -66,6 +70,7 @@ def predict_tokens_at_death(
     state_bytes_per_token: Optional[float] = None,
     swa_state_bytes_per_token: float = 0.0,
     swa_window: int = 0,
+    old_context_coexists: bool = False,
 ) -> Optional[int]:
     """Predict how many tokens the mind has thought when the kernel kills it.
 
@@ -84,6 +89,8 @@ def predict_tokens_at_death(
         swa_state_bytes_per_token: state bytes per token of the sliding-window layers, which save at
             most ``swa_window`` tokens (0 for models without them).
         swa_window: the sliding window, in tokens (``llama_model_n_swa``).
+        old_context_coexists: the larger context is made before the old one is freed (the mind's
+            default, ``MIND_GROWTH_PREPARE_AHEAD``): shorter pauses, a higher peak.
 
     Returns:
         The tokens thought at death (a death happens while the context grows from ``n`` tokens,
@@ -98,6 +105,7 @@ def predict_tokens_at_death(
         base_bytes=base_bytes, kv_bytes_per_token=kv_bytes_per_token, n_ctx_start=n_ctx_start,
         growth_step=growth_step, n_ctx_train=n_ctx_train, state_bytes_per_token=state_bytes_per_token,
         swa_state_bytes_per_token=swa_state_bytes_per_token, swa_window=swa_window,
+        old_context_coexists=old_context_coexists,
     ):
         if step.peak_bytes > limit_bytes:
             return max(0, step.n_old - prompt_tokens)
@@ -107,7 +115,7 @@ def predict_tokens_at_death(
 def predict_tokens_left(
     *, tokens: int, n_ctx: int, prompt_tokens: int, base_bytes: int, kv_bytes_per_token: float,
     growth_step: int, n_ctx_train: int, limit_bytes: Optional[int], state_bytes_per_token: Optional[float] = None,
-    swa_state_bytes_per_token: float = 0.0, swa_window: int = 0,
+    swa_state_bytes_per_token: float = 0.0, swa_window: int = 0, old_context_coexists: bool = False,
 ) -> Optional[int]:
     """Tokens still to think before death, from the live state (current context ``n_ctx``)."""
     at_death = predict_tokens_at_death(
@@ -115,6 +123,7 @@ def predict_tokens_left(
         growth_step=growth_step, n_ctx_train=n_ctx_train, limit_bytes=limit_bytes,
         prompt_tokens=prompt_tokens, state_bytes_per_token=state_bytes_per_token,
         swa_state_bytes_per_token=swa_state_bytes_per_token, swa_window=swa_window,
+        old_context_coexists=old_context_coexists,
     )
     if at_death is None:
         return None

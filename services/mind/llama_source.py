@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import math
+import threading
 import time
 from array import array
 from dataclasses import dataclass
@@ -29,8 +30,11 @@ _LEVELS = {3: logging.WARNING, 4: logging.ERROR}  # ggml: 1 debug, 2 info, 3 war
 
 @ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
 def _llama_log_callback(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
-    # llama.cpp's chatter goes to DEBUG; its warnings and errors stay visible.
-    llama_log.log(_LEVELS.get(level, logging.DEBUG), "%s", text.decode("utf-8", "replace").rstrip())
+    # llama.cpp's chatter goes to DEBUG; its warnings and errors stay visible. Creating a context
+    # logs hundreds of lines: drop them before any decoding, it shortens every growth pause.
+    py_level = _LEVELS.get(level, logging.DEBUG)
+    if llama_log.isEnabledFor(py_level):
+        llama_log.log(py_level, "%s", text.decode("utf-8", "replace").rstrip())
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ def build_sampler(vocab, cfg: SamplerConfig):
     return chain
 
 
+PREPARE_LEAD = 32  # tokens before a full context at which its successor starts being made
 CTX_PAD = 256  # llama.cpp rounds every context size up to a multiple of this
 
 
@@ -176,8 +181,11 @@ class LlamaSource:
     def __init__(
         self, *, model_path: Optional[str], prompt_text: str, use_chat: bool, cue: str, n_ctx_start: int,
         n_ctx_step: int, n_ctx_max: int, n_threads: int, n_batch: int, sampling: SamplerConfig,
-        probe: Callable[[], Optional[int]] = lambda: None,
+        probe: Callable[[], Optional[int]] = lambda: None, prepare_ahead: bool = True,
     ) -> None:
+        self.prepare_ahead = prepare_ahead
+        self._prepared: Optional[tuple] = None
+        self._prepared_before: Optional[int] = None
         self._model_path = model_path
         self._prompt_text = prompt_text
         self._use_chat = use_chat
@@ -229,6 +237,7 @@ class LlamaSource:
             model_path=s.model_path, prompt_text=prompt_text, use_chat=s.use_chat(), cue=s.cue,
             n_ctx_start=s.n_ctx_start, n_ctx_step=s.n_ctx_step, n_ctx_max=s.n_ctx_max, n_threads=s.n_threads,
             n_batch=s.n_batch, sampling=SamplerConfig.from_settings(s), probe=probe,
+            prepare_ahead=s.growth_prepare_ahead,
         )
 
     # -- life --------------------------------------------------------------------------------------
@@ -280,6 +289,12 @@ class LlamaSource:
                  self.name, self.prompt_tokens, self.n_ctx, self.n_ctx_train, self.base_bytes)
 
     def close(self) -> None:
+        if self._prepared is not None:
+            _, thread, box = self._prepared
+            self._prepared = None
+            thread.join()
+            if box.get("ctx") is not None:
+                L.llama_free(box["ctx"])
         if self.sampler is not None:
             L.llama_sampler_free(self.sampler)
             self.sampler = None
@@ -298,6 +313,7 @@ class LlamaSource:
             if self.n_past >= self.n_ctx:
                 self._make_room()
             self._decode_one(self._pending)
+            self._maybe_prepare()
             if self._measure is not None:
                 self._measure_growth()
         token = L.llama_sampler_sample(self.sampler, self.ctx, -1)
@@ -316,7 +332,8 @@ class LlamaSource:
             kv_bytes_per_token=self.kv_bytes_per_token, state_bytes_per_token=self.state_bytes_per_token,
             growths=self.growths, last_growth_pause_s=self.growth_pauses[-1] if self.growth_pauses else None,
             max_growth_pause_s=max(self.growth_pauses) if self.growth_pauses else None,
-            kv_measured=self._kv_measured, model_bytes=self.model_bytes, swa_state_bytes_per_token=self.swa_state_bytes_per_token,
+            kv_measured=self._kv_measured, model_bytes=self.model_bytes,
+            old_context_coexists=self.prepare_ahead, swa_state_bytes_per_token=self.swa_state_bytes_per_token,
             swa_window=self.swa_window,
         )
 
@@ -351,25 +368,54 @@ class LlamaSource:
         if self.n_past >= self.n_ctx:
             self._shift()
 
+    def _maybe_prepare(self) -> None:
+        """A few tokens before the context is full, start creating the larger one in another thread
+        (allocating and zeroing it is most of a growth's cost), so thinking pauses only for the copy."""
+        if (self.prepare_ahead and self._prepared is None and self.n_ctx < self.n_ctx_train
+                and self.n_past >= self.n_ctx - PREPARE_LEAD):
+            n_new = min(self.n_ctx + self.n_ctx_step, self.n_ctx_train)
+            self._prepared_before = self._probe()
+            box: dict = {}
+            thread = threading.Thread(target=lambda: box.update(ctx=self._create_context(n_new)),
+                                      name="mind-grow", daemon=True)
+            thread.start()
+            self._prepared = (n_new, thread, box)
+
     def _grow(self, n_new: int) -> None:
         n_old = self.n_ctx
-        before = self._probe()
-        t0 = time.perf_counter()
-        size = L.llama_state_seq_get_size(self.ctx, 0)
-        state = (ctypes.c_uint8 * size)()
-        got = L.llama_state_seq_get_data(self.ctx, state, size, 0)
-        # Free first: the old context and the new one never coexist, only the saved state and the new one.
-        L.llama_free(self.ctx)
-        self.ctx = self._create_context(n_new)
-        if self.ctx is None:
-            log.error("cannot allocate a context of %d tokens: the mind stays at %d tokens and will shift "
-                      "old thoughts out from now on", n_new, n_old)
-            self.ctx = self._create_context(n_old)
+        if self._prepared is not None:
+            n_new, thread, box = self._prepared
+            self._prepared = None
+            thread.join()
+            before = self._prepared_before
+            t0 = time.perf_counter()
+            new_ctx = box.get("ctx")
+            if new_ctx is None:
+                self._cannot_grow(n_new, n_old)
+                return
+            size = L.llama_state_seq_get_size(self.ctx, 0)
+            state = (ctypes.c_uint8 * size)()
+            got = L.llama_state_seq_get_data(self.ctx, state, size, 0)
+            if L.llama_state_seq_set_data(new_ctx, state, got, 0) == 0:
+                raise RuntimeError("restoring the sequence state into the new context failed")
+            L.llama_free(self.ctx)
+            self.ctx = new_ctx
+        else:
+            before = self._probe()
+            t0 = time.perf_counter()
+            size = L.llama_state_seq_get_size(self.ctx, 0)
+            state = (ctypes.c_uint8 * size)()
+            got = L.llama_state_seq_get_data(self.ctx, state, size, 0)
+            # Free first: the old context and the new one never coexist, only the saved state and the new one.
+            L.llama_free(self.ctx)
+            self.ctx = self._create_context(n_new)
             if self.ctx is None:
-                raise RuntimeError(f"cannot even recreate the context of {n_old} tokens")
-            self.n_ctx_train = n_old
-        if L.llama_state_seq_set_data(self.ctx, state, got, 0) == 0:
-            raise RuntimeError("restoring the sequence state into the new context failed")
+                self.ctx = self._create_context(n_old)
+                if self.ctx is None:
+                    raise RuntimeError(f"cannot even recreate the context of {n_old} tokens")
+                self._cannot_grow(n_new, n_old)
+            if L.llama_state_seq_set_data(self.ctx, state, got, 0) == 0:
+                raise RuntimeError("restoring the sequence state into the new context failed")
         pause = time.perf_counter() - t0
         del state
         self.n_ctx = L.llama_n_ctx(self.ctx)
@@ -381,8 +427,13 @@ class LlamaSource:
         if before is not None:
             # Measured after the next decode, once the new compute buffer has been touched.
             self._measure = (before, self.n_ctx - n_old)
-        log.info("context grew %d -> %d tokens in %.1f ms (saved state %d bytes)", n_old, self.n_ctx,
-                 pause * 1000, got)
+        log.info("context grew %d -> %d tokens; thinking paused %.1f ms (saved state %d bytes)", n_old,
+                 self.n_ctx, pause * 1000, got)
+
+    def _cannot_grow(self, n_new: int, n_old: int) -> None:
+        log.error("cannot allocate a context of %d tokens: the mind stays at %d tokens and will shift "
+                  "old thoughts out from now on", n_new, n_old)
+        self.n_ctx_train = n_old
 
     def _learn_state_size(self, size: int, n: int) -> None:
         """Split the saved state into a part that grows with every token and a sliding-window part

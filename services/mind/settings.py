@@ -47,6 +47,10 @@ class MindSettings(BaseSettings):
     n_ctx_max: int = Field(
         0, ge=0, description="Largest context; 0 means the model's trained context length. Beyond it, old thoughts shift out."
     )
+    growth_prepare_ahead: bool = Field(
+        True, description="Create the larger context in the background while still thinking in the old one: "
+        "a growth then pauses thinking only for the state copy, but both contexts briefly coexist (a higher "
+        "memory peak, so an earlier death; the lifespan prediction knows).")
     n_threads: int = Field(
         default_factory=lambda: min(4, os.cpu_count() or 1), ge=1, description="CPU threads for generation."
     )

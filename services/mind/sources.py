@@ -32,7 +32,8 @@ class ContextInfo:
     swa_state_bytes_per_token: float = 0.0  # sliding-window layers: their state stops at swa_window
     swa_window: int = 0
     kv_measured: bool = False
-    model_bytes: Optional[int] = None  # memory before the first context (weights + runtime)  # kv_bytes_per_token comes from a real growth step, not the first estimate
+    model_bytes: Optional[int] = None  # memory before the first context (weights + runtime)
+    old_context_coexists: bool = False  # during a growth the old and new contexts both exist  # kv_bytes_per_token comes from a real growth step, not the first estimate
 
 
 class TokenSource(Protocol):

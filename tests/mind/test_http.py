@@ -142,7 +142,7 @@ def test_a_subscriber_that_never_reads_neither_stalls_thinking_nor_other_subscri
             rate = (mind.thinker.tokens - n0) / (time.monotonic() - t0)
             seqs = [d["seq"] for _, _, d in events]
             assert seqs == list(range(seqs[0], seqs[0] + 800))
-            assert rate > 0.8 * 400
+            assert rate > 0.6 * 400  # a stall would be near zero; the margin is for a noisy machine
             # What the mind holds for the stuck one is a cursor into a bounded ring.
             assert len(mind.broadcaster._ring) <= 64
         finally:

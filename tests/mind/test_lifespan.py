@@ -82,3 +82,15 @@ def test_sliding_window_layers_stop_adding_to_the_saved_state_at_their_window():
     assert predict_tokens_at_death(limit_bytes=limit, **kw) == 2048
     assert predict_tokens_at_death(limit_bytes=limit, **{**kw, "swa_state_bytes_per_token": 0,
                                                          "state_bytes_per_token": 18 * 1024}) == 1536
+
+
+def test_preparing_the_next_context_while_the_old_one_lives_raises_the_peak_by_the_old_context():
+    kw = dict(base_bytes=100, kv_bytes_per_token=10, n_ctx_start=256, growth_step=256, n_ctx_train=1024,
+              state_bytes_per_token=2)
+    freed_first = growth_steps(**kw)
+    coexisting = growth_steps(old_context_coexists=True, **kw)
+    assert [c.peak_bytes - f.peak_bytes for f, c in zip(freed_first, coexisting)] == [2560, 5120, 7680]
+    assert [c.resident_bytes for c in coexisting] == [f.resident_bytes for f in freed_first]
+    limit = freed_first[1].peak_bytes
+    assert predict_tokens_at_death(limit_bytes=limit, old_context_coexists=True, **kw) == 512
+    assert predict_tokens_at_death(limit_bytes=limit, **kw) == 768
