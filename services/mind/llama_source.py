@@ -131,6 +131,7 @@ def no_mmap_model_params():
 
 
 M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
 
 
 def fix_malloc_threshold(threshold: int = 1 << 20) -> None:
@@ -140,6 +141,9 @@ def fix_malloc_threshold(threshold: int = 1 << 20) -> None:
     try:
         libc = ctypes.CDLL(None)
         libc.mallopt(M_MMAP_THRESHOLD, threshold)
+        # One arena: a context made in the growth thread and freed by the thinker leaves no
+        # half-empty per-thread arena behind.
+        libc.mallopt(M_ARENA_MAX, 1)
     except (OSError, AttributeError):
         log.debug("mallopt unavailable; memory steps may be uneven")
 
