@@ -160,9 +160,10 @@ def tokenize(vocab, text: str, *, add_special: bool, parse_special: bool) -> lis
     return list(buf[:n])
 
 
-def chat_prompt(model, system: str, cue: str) -> Optional[str]:
-    """The frame as a system prompt in the model's own chat template, or None if it has none."""
-    tmpl = L.llama_model_chat_template(model, None)
+def chat_prompt(model, system: str, cue: str, template: Optional[bytes] = None) -> Optional[str]:
+    """The frame as a system prompt in the model's own chat template (or ``template``, a llama.cpp
+    built-in name such as b"llama3"), or None if there is none."""
+    tmpl = template or L.llama_model_chat_template(model, None)
     if not tmpl:
         return None
     contents = [system.encode("utf-8"), cue.encode("utf-8")]
