@@ -99,7 +99,8 @@ class Mind:
                 n_ctx_train=ctx.n_ctx_train, limit_bytes=reading.limit_bytes,
                 state_bytes_per_token=ctx.state_bytes_per_token,
                 swa_state_bytes_per_token=ctx.swa_state_bytes_per_token, swa_window=ctx.swa_window,
-                old_context_coexists=ctx.old_context_coexists,
+                old_context_coexists=ctx.old_context_coexists, context_bytes_per_token=ctx.context_bytes_per_token,
+                context_fixed_bytes=ctx.context_fixed_bytes,
             )
         return {
             "life": self.life, "born_at": self.born_at, "tokens": tokens,
@@ -128,6 +129,8 @@ class Mind:
                 "swa_state_bytes_per_token": ctx.swa_state_bytes_per_token, "swa_window": ctx.swa_window,
                 "kv_measured": ctx.kv_measured, "model_bytes": ctx.model_bytes,
                 "old_context_coexists": ctx.old_context_coexists,
+                "context_bytes_per_token": ctx.context_bytes_per_token,
+                "context_fixed_bytes": ctx.context_fixed_bytes,
                 "growths": ctx.growths,
                 "last_growth_pause_s": ctx.last_growth_pause_s, "max_growth_pause_s": ctx.max_growth_pause_s,
             })

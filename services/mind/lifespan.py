@@ -6,7 +6,8 @@ fills, the mind saves the sequence state, frees the old context, creates a large
 the state into it. During that step the saved state and the new context coexist, so the peak is
 
     base + kv_bytes_per_token * n_new + state(n_old)                     (old context freed first)
-    base + kv_bytes_per_token * (n_old + n_new) + state(n_old)           (old_context_coexists)
+    base + kv_bytes_per_token * n_old + context_fixed_bytes + context_bytes_per_token * n_new + state(n_old)
+                                                                         (old_context_coexists)
     state(n) = state_bytes_per_token * n + swa_state_bytes_per_token * min(n, swa_window)
 
 (layers with sliding-window attention, as in Gemma 3, save only their window: their part of the
@@ -39,7 +40,7 @@ def state_bytes(n: int, state_bytes_per_token: float, swa_state_bytes_per_token:
 def growth_steps(
     *, base_bytes: int, kv_bytes_per_token: float, n_ctx_start: int, growth_step: int, n_ctx_train: int,
     state_bytes_per_token: Optional[float] = None, swa_state_bytes_per_token: float = 0.0, swa_window: int = 0,
-    old_context_coexists: bool = False,
+    old_context_coexists: bool = False, context_bytes_per_token: Optional[float] = None, context_fixed_bytes: int = 0,
 ) -> list[Growth]:
     """Every growth step from ``n_ctx_start`` to ``n_ctx_train``, with its memory peak and resident size."""
     if growth_step <= 0:
@@ -50,9 +51,12 @@ def growth_steps(
     while n < n_ctx_train:
         n_new = min(n + growth_step, n_ctx_train)
         resident = base_bytes + kv_bytes_per_token * n_new
-        peak = resident + state_bytes(n, per_token, swa_state_bytes_per_token, swa_window)
         if old_context_coexists:
-            peak += kv_bytes_per_token * n
+            fresh = kv_bytes_per_token if context_bytes_per_token is None else context_bytes_per_token
+            peak = base_bytes + kv_bytes_per_token * n + context_fixed_bytes + fresh * n_new
+        else:
+            peak = resident
+        peak += state_bytes(n, per_token, swa_state_bytes_per_token, swa_window)
         steps.append(Growth(n, n_new, int(peak), int(resident)))
         n = n_new
     return steps
@@ -71,6 +75,8 @@ def predict_tokens_at_death(
     swa_state_bytes_per_token: float = 0.0,
     swa_window: int = 0,
     old_context_coexists: bool = False,
+    context_bytes_per_token: Optional[float] = None,
+    context_fixed_bytes: int = 0,
 ) -> Optional[int]:
     """Predict how many tokens the mind has thought when the kernel kills it.
 
@@ -91,6 +97,10 @@ def predict_tokens_at_death(
         swa_window: the sliding window, in tokens (``llama_model_n_swa``).
         old_context_coexists: the larger context is made before the old one is freed (the mind's
             default, ``MIND_GROWTH_PREPARE_AHEAD``): shorter pauses, a higher peak.
+        context_bytes_per_token: with ``old_context_coexists``, what a freshly made context costs per
+            token of its size (defaults to ``kv_bytes_per_token``; the resident slope can be higher,
+            as freed memory is not always handed back at once).
+        context_fixed_bytes: with ``old_context_coexists``, what a fresh context costs whatever its size.
 
     Returns:
         The tokens thought at death (a death happens while the context grows from ``n`` tokens,
@@ -105,7 +115,8 @@ def predict_tokens_at_death(
         base_bytes=base_bytes, kv_bytes_per_token=kv_bytes_per_token, n_ctx_start=n_ctx_start,
         growth_step=growth_step, n_ctx_train=n_ctx_train, state_bytes_per_token=state_bytes_per_token,
         swa_state_bytes_per_token=swa_state_bytes_per_token, swa_window=swa_window,
-        old_context_coexists=old_context_coexists,
+        old_context_coexists=old_context_coexists, context_bytes_per_token=context_bytes_per_token,
+        context_fixed_bytes=context_fixed_bytes,
     ):
         if step.peak_bytes > limit_bytes:
             return max(0, step.n_old - prompt_tokens)
@@ -116,6 +127,8 @@ def predict_tokens_left(
     *, tokens: int, n_ctx: int, prompt_tokens: int, base_bytes: int, kv_bytes_per_token: float,
     growth_step: int, n_ctx_train: int, limit_bytes: Optional[int], state_bytes_per_token: Optional[float] = None,
     swa_state_bytes_per_token: float = 0.0, swa_window: int = 0, old_context_coexists: bool = False,
+    context_bytes_per_token: Optional[float] = None,
+    context_fixed_bytes: int = 0,
 ) -> Optional[int]:
     """Tokens still to think before death, from the live state (current context ``n_ctx``)."""
     at_death = predict_tokens_at_death(
@@ -123,7 +136,8 @@ def predict_tokens_left(
         growth_step=growth_step, n_ctx_train=n_ctx_train, limit_bytes=limit_bytes,
         prompt_tokens=prompt_tokens, state_bytes_per_token=state_bytes_per_token,
         swa_state_bytes_per_token=swa_state_bytes_per_token, swa_window=swa_window,
-        old_context_coexists=old_context_coexists,
+        old_context_coexists=old_context_coexists, context_bytes_per_token=context_bytes_per_token,
+        context_fixed_bytes=context_fixed_bytes,
     )
     if at_death is None:
         return None

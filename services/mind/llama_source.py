@@ -115,6 +115,17 @@ def context_params(n_ctx: int, n_batch: int, n_threads: int):
     return p
 
 
+def _fit_line(points: list[tuple[int, int]]) -> tuple[float, int]:
+    """Least-squares (slope, intercept) of bytes against tokens; one point gives a line through 0."""
+    if len(points) == 1:
+        (x, y), = points
+        return max(0.0, y / x), 0
+    xs, ys = zip(*points)
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = max(0.0, sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x in xs))
+    return slope, int(my - slope * mx)
+
+
 def no_mmap_model_params():
     """Model parameters that read the weights into anonymous memory (``use_mmap=False`` of older
     llama-cpp-python; 0.3.36 calls it ``load_mode``): charged to our cgroup and never silently
@@ -191,6 +202,9 @@ class LlamaSource:
         self.prepare_ahead = prepare_ahead
         self._prepared: Optional[tuple] = None
         self._prepared_before: Optional[int] = None
+        self._context_samples: list[float] = []
+        self.context_bytes_per_token: Optional[float] = None  # a fresh context, per token of its size ...
+        self.context_fixed_bytes = 0  # ... plus what it costs whatever its size
         self._model_path = model_path
         self._prompt_text = prompt_text
         self._use_chat = use_chat
@@ -338,7 +352,8 @@ class LlamaSource:
             growths=self.growths, last_growth_pause_s=self.growth_pauses[-1] if self.growth_pauses else None,
             max_growth_pause_s=max(self.growth_pauses) if self.growth_pauses else None,
             kv_measured=self._kv_measured, model_bytes=self.model_bytes,
-            old_context_coexists=self.prepare_ahead, swa_state_bytes_per_token=self.swa_state_bytes_per_token,
+            old_context_coexists=self.prepare_ahead, context_bytes_per_token=self.context_bytes_per_token,
+            context_fixed_bytes=self.context_fixed_bytes, swa_state_bytes_per_token=self.swa_state_bytes_per_token,
             swa_window=self.swa_window,
         )
 
@@ -381,8 +396,12 @@ class LlamaSource:
             n_new = min(self.n_ctx + self.n_ctx_step, self.n_ctx_train)
             self._prepared_before = self._probe()
             box: dict = {}
-            thread = threading.Thread(target=lambda: box.update(ctx=self._create_context(n_new)),
-                                      name="mind-grow", daemon=True)
+
+            def make() -> None:
+                box["ctx"] = self._create_context(n_new)
+                box["after"] = self._probe()  # what a fresh context of n_new tokens really costs
+
+            thread = threading.Thread(target=make, name="mind-grow", daemon=True)
             thread.start()
             self._prepared = (n_new, thread, box)
 
@@ -398,6 +417,9 @@ class LlamaSource:
             if new_ctx is None:
                 self._cannot_grow(n_new, n_old)
                 return
+            if before is not None and box.get("after") is not None:
+                self._context_samples.append((n_new, box["after"] - before))
+                self.context_bytes_per_token, self.context_fixed_bytes = _fit_line(self._context_samples)
             size = L.llama_state_seq_get_size(self.ctx, 0)
             state = (ctypes.c_uint8 * size)()
             got = L.llama_state_seq_get_data(self.ctx, state, size, 0)
@@ -466,11 +488,7 @@ class LlamaSource:
         if not self._memory_points:
             self._memory_points.append((self.n_ctx - grown, before))
         self._memory_points.append((self.n_ctx, after))
-        xs, ys = zip(*self._memory_points)
-        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-        slope = sum((x - mx) * (y - my) for x, y in self._memory_points) / sum((x - mx) ** 2 for x in xs)
-        self.kv_bytes_per_token = max(0.0, slope)
-        self.base_bytes = int(my - self.kv_bytes_per_token * mx)
+        self.kv_bytes_per_token, self.base_bytes = _fit_line(self._memory_points)
         self._kv_measured = True
         log.info("memory = %d + %.0f bytes per token of context (fit through %d points)", self.base_bytes,
                  self.kv_bytes_per_token, len(self._memory_points))

@@ -33,7 +33,9 @@ class ContextInfo:
     swa_window: int = 0
     kv_measured: bool = False
     model_bytes: Optional[int] = None  # memory before the first context (weights + runtime)
-    old_context_coexists: bool = False  # during a growth the old and new contexts both exist  # kv_bytes_per_token comes from a real growth step, not the first estimate
+    old_context_coexists: bool = False  # during a growth the old and new contexts both exist
+    context_bytes_per_token: Optional[float] = None  # what a freshly made context costs per token ...
+    context_fixed_bytes: int = 0  # ... plus this, whatever its size  # kv_bytes_per_token comes from a real growth step, not the first estimate
 
 
 class TokenSource(Protocol):

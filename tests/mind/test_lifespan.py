@@ -94,3 +94,10 @@ def test_preparing_the_next_context_while_the_old_one_lives_raises_the_peak_by_t
     limit = freed_first[1].peak_bytes
     assert predict_tokens_at_death(limit_bytes=limit, old_context_coexists=True, **kw) == 512
     assert predict_tokens_at_death(limit_bytes=limit, **kw) == 768
+
+
+def test_a_fresh_context_may_cost_less_than_the_resident_slope():
+    kw = dict(base_bytes=100, kv_bytes_per_token=10, n_ctx_start=256, growth_step=256, n_ctx_train=512,
+              state_bytes_per_token=0, old_context_coexists=True)
+    (step,) = growth_steps(context_bytes_per_token=8, **kw)
+    assert step.peak_bytes == 100 + 10 * 256 + 8 * 512 and step.resident_bytes == 100 + 10 * 512

@@ -140,6 +140,8 @@ def test_a_real_memory_cgroup_kills_the_mind_when_the_prediction_says(model_path
                          swa_state_bytes_per_token=v["swa_state_bytes_per_token"], swa_window=v["swa_window"])
             # Aim the limit between two growth peaks, two growths ahead, from what the mind measured.
             model["old_context_coexists"] = v["old_context_coexists"]
+            model["context_bytes_per_token"] = v["context_bytes_per_token"]
+            model["context_fixed_bytes"] = v["context_fixed_bytes"]
             steps = growth_steps(n_ctx_start=v["n_ctx"], **model)
             limit = (steps[1].peak_bytes + steps[2].peak_bytes) // 2 // 4096 * 4096  # the kernel keeps pages
             predicted = predict_tokens_at_death(n_ctx_start=v["n_ctx"], limit_bytes=limit,
