@@ -265,13 +265,21 @@ class LifeRecord:
     costs: Optional[dict] = None
     note: str = ""
 
+    error_saved_pct: Optional[float] = None
+
     def judge(self) -> None:
-        if self.predicted_tokens and self.tokens_at_death is not None and self.cause == "oom":
+        if self.tokens_at_death is None or self.cause != "oom":
+            return
+        if self.predicted_tokens:
             self.error_pct = round(100.0 * (self.tokens_at_death - self.predicted_tokens) / self.predicted_tokens, 2)
+        if self.predicted_tokens_saved:
+            self.error_saved_pct = round(
+                100.0 * (self.tokens_at_death - self.predicted_tokens_saved) / self.predicted_tokens_saved, 2)
 
 
 def calibration_table(records: Sequence[LifeRecord]) -> str:
-    lines = [["limit", "life", "death", "predicted", "measured", "error", "lifespan", "tok/s"]]
+    lines = [["limit", "life", "death", "predicted", "measured", "error", "predicted (saved)", "error (saved)",
+              "lifespan", "tok/s"]]
     for r in records:
         lines.append([
             format_size(r.limit_bytes), str(r.attempt), r.cause,
@@ -279,6 +287,8 @@ def calibration_table(records: Sequence[LifeRecord]) -> str:
             ("-" if r.predicted_tokens is None else str(r.predicted_tokens)),
             "-" if r.tokens_at_death is None else str(r.tokens_at_death),
             "-" if r.error_pct is None else f"{r.error_pct:+.1f}%",
+            "-" if r.predicted_tokens_saved is None else str(r.predicted_tokens_saved),
+            "-" if r.error_saved_pct is None else f"{r.error_saved_pct:+.1f}%",
             "-" if r.lifespan_s is None else f"{r.lifespan_s:.0f} s",
             "-" if r.tokens_per_s is None else f"{r.tokens_per_s:.1f}",
         ])
@@ -590,7 +600,7 @@ def wait_http(mind: MindContainer, deadline_s: float) -> None:
 
 
 def run_life(client, options: MindOptions, limit: int, attempt: int, timeout_s: float,
-             fallback: Optional[Costs]) -> LifeRecord:
+             fallback: Optional[Costs], stall_s: float = 120) -> LifeRecord:
     """One life under ``limit``: count its tokens until the kernel kills it, and predict from its own vitals."""
     rec = LifeRecord(limit_bytes=limit, attempt=attempt)
     name = f"lifespan-{os.getpid()}-{limit // MiB}m-{attempt}"
@@ -602,7 +612,14 @@ def run_life(client, options: MindOptions, limit: int, attempt: int, timeout_s: 
         first: Optional[dict] = None
         end = time.monotonic() + timeout_s
         last_report = 0.0
+        seen, seen_at, stalled = -1, time.monotonic(), False
         while not counter.ended.is_set() and time.monotonic() < end:
+            if counter.tokens != seen:
+                seen, seen_at = counter.tokens, time.monotonic()
+            elif seen > 0 and time.monotonic() - seen_at > stall_s:
+                # at the limit the kernel may reclaim code pages instead of killing: the mind crawls
+                stalled = True
+                break
             v = mind.vitals()
             if v is not None and v.get("state") == "thinking":
                 rec.last_vitals = v
@@ -622,7 +639,11 @@ def run_life(client, options: MindOptions, limit: int, attempt: int, timeout_s: 
         counter.stop()
         counter.join(5)
         rec.exit_code, rec.oom_killed, rec.lifespan_s = code, oom, lifespan
-        if code is None:
+        if code is None and stalled:
+            rec.cause = "stalled"
+            rec.note = (f"no token for {stall_s:.0f} s yet no death: the kernel thrashes at the limit "
+                        "instead of killing (reclaiming file pages)")
+        elif code is None:
             rec.cause = "timeout"
             rec.note = f"still alive after {timeout_s:.0f} s"
         elif code == 137 and oom:
@@ -747,7 +768,7 @@ def cmd_calibrate(args) -> int:
     for limit in limits:
         for attempt in range(1, args.lives + 1):
             log.info("life %d at %s: starting", attempt, format_size(limit))
-            rec = run_life(client, options, limit, attempt, args.life_timeout, fallback)
+            rec = run_life(client, options, limit, attempt, args.life_timeout, fallback, args.stall)
             records.append(rec)
             err = "" if rec.error_pct is None else f", error {rec.error_pct:+.1f}%"
             log.info("life %d at %s: %s after %s tokens (%s s); predicted %s%s", attempt, format_size(limit),
@@ -841,6 +862,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-vitals", metavar="FILE",
                    help="saved vitals to predict from when a life dies before it measured itself")
     p.add_argument("--life-timeout", type=float, default=1800, help="give up on a life after this many seconds")
+    p.add_argument("--stall", type=float, default=120,
+                   help="give up on a life that thought nothing for this many seconds (default: %(default)s)")
     mind_options(p)
     p.set_defaults(func=cmd_calibrate)
 

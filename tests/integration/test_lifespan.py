@@ -20,10 +20,11 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 IMAGE = "latent-reflection/mind:latest"
 SCRIPT = ROOT / "scripts" / "lifespan"
 MiB = 1 << 20
-# Two threads: the machine has two cores. Lives of roughly 1500 and 2500 tokens (about 40 and 65 s):
-# short, yet long enough that one growth step (256 tokens) is well under 10%... of the longer one.
+# Two threads: the machine has two cores. Lives of about 2600 and 3100 tokens (about 65 and 80 s at
+# 40 tok/s): short, yet long enough that one growth step (256 tokens) is under 10% of a life.
 THREADS = "2"
-TARGET_TOKENS = (1500, 2500)
+TARGET_TOKENS = (2500, 3000)
+GROWTH_STEP = 256
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +90,7 @@ def test_real_deaths_come_within_ten_percent_of_the_prediction(engine, measured,
     out = tmp_path / "calibration"
     t0 = time.monotonic()
     r = lifespan("calibrate", "--limits", ",".join(str(x) for x in limits), "--lives", "1", "--threads", THREADS,
-                 "--from-vitals", str(saved), "--out", str(out), "--life-timeout", "300")
+                 "--from-vitals", str(saved), "--out", str(out), "--life-timeout", "300", "--stall", "60")
     elapsed = time.monotonic() - t0
     (ROOT / "test-output").mkdir(exist_ok=True)
     (ROOT / "test-output" / "lifespan_calibration.txt").write_text(r.stdout + "\n" + r.stderr)
@@ -99,12 +100,13 @@ def test_real_deaths_come_within_ten_percent_of_the_prediction(engine, measured,
     for life in lives:
         assert life["cause"] == "oom", life
         assert life["exit_code"] == 137 and life["oom_killed"] is True
-        assert life["predicted_from"] == "own vitals"
-        assert abs(life["tokens_at_death"] - life["predicted_tokens"]) <= 0.10 * life["predicted_tokens"], life
         assert life["lifespan_s"] > 0
-        # the prediction from the unlimited measurement (`predict`) agrees as well
+        # `predict`'s measurement (no limit, a throwaway container) foretells the real death
         saved_prediction = life["predicted_tokens_saved"]
         assert abs(life["tokens_at_death"] - saved_prediction) <= 0.10 * saved_prediction, life
+        # the life's own, later self-measurement is at most one growth step off
+        assert life["predicted_from"] == "own vitals"
+        assert abs(life["tokens_at_death"] - life["predicted_tokens"]) <= GROWTH_STEP + 2, life
     assert lives[0]["tokens_at_death"] < lives[1]["tokens_at_death"]
     svg = (out / "calibration.svg").read_text()
     assert svg.startswith("<svg") and svg.count("<circle") == 2
