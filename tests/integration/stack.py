@@ -156,6 +156,28 @@ class Stack:
                     return json.loads(line.split(":", 1)[1])
         raise AssertionError("the mirror sent no status")
 
+    def mind_vitals(self) -> dict:
+        """The mind's GET /vitals, read inside its container (it has no port on the host)."""
+        try:
+            out = self.container("mind").exec_run(["python", "-c", (
+                "import sys, urllib.request; "
+                "sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:8000/vitals', timeout=5).read().decode())")])
+        except docker.errors.APIError:  # not running: between a death and its restart
+            return {}
+        return json.loads(out.output) if out.exit_code == 0 else {}
+
+    def measured_costs(self, timeout_s: float = 300) -> dict:
+        """The mind's vitals once it has measured its base memory and what a token of context costs
+        (at its first growth step)."""
+        def measured():
+            v = self.mind_vitals()
+            return v if v.get("growths", 0) >= 1 and v.get("base_bytes") and v.get("kv_bytes_per_token") else None
+        return wait_for(measured, timeout_s, "the mind to measure its memory costs")
+
+    def set_mind_limit(self, limit: int) -> None:
+        """A live limit change (docker update), swap limited to the same value."""
+        self.container("mind").update(mem_limit=limit, memswap_limit=limit)
+
     def mind_logs(self) -> str:
         return self.container("mind").logs().decode("utf-8", "replace")
 

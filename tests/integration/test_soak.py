@@ -13,9 +13,10 @@ from .stack import ROOT, EventLog, Stack, build_images, wait_for
 pytestmark = [pytest.mark.docker, pytest.mark.soak, pytest.mark.timeout(3600)]
 
 DEATHS = int(os.environ.get("SOAK_DEATHS", "50"))
-# Just above what the model needs to start thinking: a life of a few hundred tokens, still over the
-# 10 s after which Docker resets its restart delay (shorter lives would back off up to a minute).
-SOAK_LIMIT = int(os.environ.get("SOAK_LIMIT", str(165 * 2**20)))
+# Just above what the model needs to start thinking (its measured base memory): a life ends at the
+# first growth step, a few hundred tokens, still over the 10 s after which Docker resets its restart
+# delay (shorter lives would back off up to a minute).
+HEADROOM = int(os.environ.get("SOAK_HEADROOM", str(24 * 2**20)))
 
 
 def display_rss(stack: Stack) -> int:
@@ -27,11 +28,12 @@ def display_rss(stack: Stack) -> int:
 def soak_stack(engine):
     build_images()
     s = Stack(f"lrsoak{os.getpid()}", {
-        "MIND_MEMORY_LIMIT": str(SOAK_LIMIT), "MIND_N_THREADS": "1",
+        "MIND_MEMORY_LIMIT": str(1024 * 2**20), "MIND_N_THREADS": "1",
     })
     s.up()
     s.events = EventLog(engine, s.container("mind").id)
     s.events.start(since=time.time() - 5)
+    s.set_mind_limit(s.measured_costs()["base_bytes"] + HEADROOM)
     yield s
     (ROOT / "test-output").mkdir(exist_ok=True)
     (ROOT / "test-output" / "soak_mind.log").write_text(s.mind_logs()[-200_000:])
