@@ -268,9 +268,13 @@ class LlamaSource:
         L.llama_backend_init()
         mparams = no_mmap_model_params()
         log.info("loading model %s", path)
+        started = time.monotonic()
         self.model = L.llama_model_load_from_file(str(path).encode(), mparams)
         if not self.model:
             raise SourceError(f"cannot load model {path}: corrupt or unsupported GGUF")
+        # The milestones of a resurrection, for scripts/bench_resurrection.py and for the operator.
+        self.load_s = time.monotonic() - started
+        log.info("model loaded in %.2f s", self.load_s)
         self.name = path.name
         self.vocab = L.llama_model_get_vocab(self.model)
         trained = L.llama_model_n_ctx_train(self.model)
@@ -289,6 +293,7 @@ class LlamaSource:
             n_ctx += self.n_ctx_step
         n_ctx = min(n_ctx, self.n_ctx_train)
 
+        started = time.monotonic()
         self.base_bytes = self.model_bytes = self._probe()
         self.ctx = self._create_context(n_ctx)
         if self.ctx is None:
@@ -304,8 +309,9 @@ class LlamaSource:
         if self.base_bytes is not None and after is not None:
             # First estimate (includes fixed buffers, so too high); replaced at the first growth.
             self.kv_bytes_per_token = max(0.0, (after - self.base_bytes) / self.n_ctx)
-        log.info("model %s: prompt %d tokens, context %d of %d, base memory %s bytes",
-                 self.name, self.prompt_tokens, self.n_ctx, self.n_ctx_train, self.base_bytes)
+        self.prompt_s = time.monotonic() - started
+        log.info("prompt read: %d tokens in %.2f s; model %s, context %d of %d, base memory %s bytes",
+                 self.prompt_tokens, self.prompt_s, self.name, self.n_ctx, self.n_ctx_train, self.base_bytes)
 
     def close(self) -> None:
         if self._prepared is not None:
