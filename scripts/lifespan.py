@@ -97,6 +97,16 @@ class Costs:
     tokens_per_s: Optional[float]
     swa_state_bytes_per_token: float = 0.0  # sliding-window layers' state, which stops at swa_window
     swa_window: int = 0
+    # minds that make the larger context before freeing the old one: both coexist at the peak
+    old_context_coexists: bool = False
+    context_bytes_per_token: Optional[float] = None
+    context_fixed_bytes: int = 0
+
+    def growth_kwargs(self) -> dict:
+        return dict(state_bytes_per_token=self.state_bytes_per_token,
+                    swa_state_bytes_per_token=self.swa_state_bytes_per_token, swa_window=self.swa_window,
+                    old_context_coexists=self.old_context_coexists,
+                    context_bytes_per_token=self.context_bytes_per_token, context_fixed_bytes=self.context_fixed_bytes)
 
     @classmethod
     def from_vitals(cls, v: dict) -> "Costs":
@@ -121,6 +131,10 @@ class Costs:
                 tokens_per_s=float(v["tokens_per_s"]) if v.get("tokens_per_s") else None,
                 swa_state_bytes_per_token=float(v.get("swa_state_bytes_per_token") or 0.0),
                 swa_window=int(v.get("swa_window") or 0),
+                old_context_coexists=bool(v.get("old_context_coexists")),
+                context_bytes_per_token=None if v.get("context_bytes_per_token") is None
+                else float(v["context_bytes_per_token"]),
+                context_fixed_bytes=int(v.get("context_fixed_bytes") or 0),
             )
         except (TypeError, ValueError) as exc:
             raise LifespanError(f"the vitals hold a value of the wrong type: {exc}") from exc
@@ -171,13 +185,11 @@ def predict(costs: Costs, plan: Plan, limit_bytes: int, user_tps: Optional[float
     tokens = predict_tokens_at_death(
         base_bytes=costs.base_bytes, kv_bytes_per_token=costs.kv_bytes_per_token, n_ctx_start=start,
         growth_step=step, n_ctx_train=n_train, limit_bytes=limit_bytes, prompt_tokens=costs.prompt_tokens,
-        state_bytes_per_token=costs.state_bytes_per_token,
-        swa_state_bytes_per_token=costs.swa_state_bytes_per_token, swa_window=costs.swa_window,
+        **costs.growth_kwargs(),
     )
     steps = growth_steps(base_bytes=costs.base_bytes, kv_bytes_per_token=costs.kv_bytes_per_token,
                          n_ctx_start=start, growth_step=step, n_ctx_train=n_train,
-                         state_bytes_per_token=costs.state_bytes_per_token,
-                         swa_state_bytes_per_token=costs.swa_state_bytes_per_token, swa_window=costs.swa_window)
+                         **costs.growth_kwargs())
     max_resident = steps[-1].resident_bytes if steps else int(costs.base_bytes + costs.kv_bytes_per_token * start)
     fatal = next((s for s in steps if s.peak_bytes > limit_bytes), None) if tokens else None
     n_at_death = fatal.n_old if fatal else (start if tokens == 0 else None)
@@ -734,8 +746,7 @@ def cmd_predict(args) -> int:
         start, step, n_train = plan.resolve(costs)
         steps = growth_steps(base_bytes=costs.base_bytes, kv_bytes_per_token=costs.kv_bytes_per_token,
                              n_ctx_start=start, growth_step=step, n_ctx_train=n_train,
-                             state_bytes_per_token=costs.state_bytes_per_token,
-                         swa_state_bytes_per_token=costs.swa_state_bytes_per_token, swa_window=costs.swa_window)
+                             **costs.growth_kwargs())
         print(json.dumps({
             "image": None if args.from_vitals else options.image, "costs": asdict(costs),
             "plan": {"n_ctx_start": start, "growth_step": step, "n_ctx_max": n_train},
