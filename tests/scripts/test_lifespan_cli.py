@@ -257,3 +257,25 @@ def test_docker_times_give_the_lifespan():
     state = {"StartedAt": "2026-11-23T09:30:01.250000000Z", "FinishedAt": "2026-11-23T09:31:02.750123456Z"}
     assert ls._lifespan_s(state) == pytest.approx(61.5)
     assert ls._lifespan_s({"StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": ""}) is None
+
+
+def test_a_mind_that_grows_with_both_contexts_alive_is_predicted_with_that_peak(capsys, tmp_path):
+    # vitals of a mind that makes the larger context before freeing the old one
+    coexist = {**VITALS, "old_context_coexists": True, "context_bytes_per_token": 14352.0,
+               "context_fixed_bytes": 7323648, "swa_state_bytes_per_token": 15372.9, "swa_window": 512,
+               "state_bytes_per_token": 3084.0, "kv_measured": True}
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps(coexist))
+    code, out, _ = run(capsys, "predict", "--from-vitals", str(path), "--limit", "450m", "--json")
+    assert code == 0
+    got = json.loads(out)["predictions"][0]["tokens_at_death"]
+    assert got == predict_tokens_at_death(
+        base_bytes=VITALS["base_bytes"], kv_bytes_per_token=VITALS["kv_bytes_per_token"], n_ctx_start=512,
+        growth_step=256, n_ctx_train=32768, limit_bytes=450 * MiB, prompt_tokens=214, state_bytes_per_token=3084.0,
+        swa_state_bytes_per_token=15372.9, swa_window=512, old_context_coexists=True,
+        context_bytes_per_token=14352.0, context_fixed_bytes=7323648)
+    # both contexts at the peak: it dies sooner than a mind that frees the old one first
+    alone = json.loads(run(capsys, "predict", "--from-vitals", str(path), "--limit", "450m", "--json")[1])
+    path.write_text(json.dumps({**coexist, "old_context_coexists": False}))
+    code, out, _ = run(capsys, "predict", "--from-vitals", str(path), "--limit", "450m", "--json")
+    assert json.loads(out)["predictions"][0]["tokens_at_death"] > alone["predictions"][0]["tokens_at_death"]
