@@ -758,7 +758,7 @@ def cmd_predict(args) -> int:
         print(costs_summary(costs, plan))
         print(prediction_table(rows, costs, args.tokens_per_s))
         if costs.tokens_per_s and not args.tokens_per_s:
-            print("(a Raspberry Pi thinks much slower: pass --tokens-per-s, e.g. 1.4 for a 3B model on a Pi 4)")
+            print("(minutes are at this machine's speed; for your Pi pass --tokens-per-s: its mind's vitals show tokens_per_s)")
     return 0
 
 
