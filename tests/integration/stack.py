@@ -10,6 +10,7 @@ import socket
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -190,3 +191,25 @@ def wait_for(predicate, timeout_s: float, what: str, every: float = 1.0):
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+@contextmanager
+def running_stack(client: docker.DockerClient, prefix: str, env: dict[str, str], log_name: str):
+    """A compose project up, with the mind's Docker events collected; always torn down (even when
+    bringing it up fails half-way), the mind's log kept under test-output/."""
+    stack = Stack(f"{prefix}{os.getpid()}", env)
+    try:
+        stack.up()
+        stack.events = EventLog(client, stack.container("mind").id)
+        stack.events.start(since=time.time() - 60)
+        yield stack
+    finally:
+        out = ROOT / "test-output"
+        out.mkdir(exist_ok=True)
+        try:
+            (out / log_name).write_text(stack.mind_logs()[-500_000:])
+        except Exception:  # noqa: BLE001 - no mind container to read: nothing to keep
+            pass
+        if getattr(stack, "events", None) is not None:
+            stack.events.stop()
+        stack.down()

@@ -4,14 +4,13 @@ Docker brings it back, the display counts every life. Slow (several minutes): ma
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import time
 
 import pytest
 
-from .stack import ROOT, EventLog, Stack, build_images, wait_for
+from .stack import ROOT, build_images, running_stack, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(3000)]
 
@@ -29,25 +28,15 @@ LIFE_TIMEOUT_S = 400
 @pytest.fixture(scope="module")
 def stack(engine):
     build_images()
-    s = Stack(f"lrtest{os.getpid()}", {
-        "MIND_MEMORY_LIMIT": str(START_LIMIT),
-        # one thread: two cores are shared with the display and the test; ggml threads that wait
-        # for a busy core spin, and two of them on a loaded machine think ten times slower
-        "MIND_N_THREADS": "1",
-    })
-    s.up()
-    s.events = EventLog(engine, s.container("mind").id)
-    s.events.start(since=time.time() - 60)
-    costs = s.measured_costs()
-    s.limit_a = costs["base_bytes"] + HEADROOM_A
-    s.limit_b = costs["base_bytes"] + HEADROOM_B
-    s.set_mind_limit(s.limit_a)
-    yield s
-    out = ROOT / "test-output"
-    out.mkdir(exist_ok=True)
-    (out / "life_cycle_mind.log").write_text(s.mind_logs())
-    s.events.stop()
-    s.down()
+    # one thread: two cores are shared with the display and the test; ggml threads that wait for a
+    # busy core spin, and two of them on a loaded machine think ten times slower
+    env = {"MIND_MEMORY_LIMIT": str(START_LIMIT), "MIND_N_THREADS": "1"}
+    with running_stack(engine, "lrtest", env, "life_cycle_mind.log") as s:
+        costs = s.measured_costs()
+        s.limit_a = costs["base_bytes"] + HEADROOM_A
+        s.limit_b = costs["base_bytes"] + HEADROOM_B
+        s.set_mind_limit(s.limit_a)
+        yield s
 
 
 def test_the_mirror_and_the_mind_come_up_and_it_thinks(stack):

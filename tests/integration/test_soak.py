@@ -4,11 +4,10 @@ life is in the chronicle, the display's memory stays flat. The slowest test: mar
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
-from .stack import ROOT, EventLog, Stack, build_images, wait_for
+from .stack import Stack, build_images, running_stack, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.soak, pytest.mark.timeout(3600)]
 
@@ -27,18 +26,10 @@ def display_rss(stack: Stack) -> int:
 @pytest.fixture(scope="module")
 def soak_stack(engine):
     build_images()
-    s = Stack(f"lrsoak{os.getpid()}", {
-        "MIND_MEMORY_LIMIT": str(1024 * 2**20), "MIND_N_THREADS": "1",
-    })
-    s.up()
-    s.events = EventLog(engine, s.container("mind").id)
-    s.events.start(since=time.time() - 5)
-    s.set_mind_limit(s.measured_costs()["base_bytes"] + HEADROOM)
-    yield s
-    (ROOT / "test-output").mkdir(exist_ok=True)
-    (ROOT / "test-output" / "soak_mind.log").write_text(s.mind_logs()[-200_000:])
-    s.events.stop()
-    s.down()
+    env = {"MIND_MEMORY_LIMIT": str(1024 * 2**20), "MIND_N_THREADS": "1"}
+    with running_stack(engine, "lrsoak", env, "soak_mind.log") as s:
+        s.set_mind_limit(s.measured_costs()["base_bytes"] + HEADROOM)
+        yield s
 
 
 def test_fifty_deaths_in_a_row(soak_stack):
