@@ -28,16 +28,6 @@ GROWTH_STEP = 256
 
 
 @pytest.fixture(scope="module")
-def engine():
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure here means there is no engine to test against
-        pytest.skip(f"no Docker engine reachable: {exc}")
-    return client
-
-
-@pytest.fixture(scope="module")
 def image(engine):
     build_images()  # cached: seconds when the image is already built
     try:
