@@ -13,7 +13,8 @@ BUNDLED_MODEL = Path("/models/default.gguf")
 
 
 class MindSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MIND_", extra="ignore")
+    # env_ignore_empty: compose passes `MIND_X: ${MIND_X:-}` for a setting left unset; empty means default
+    model_config = SettingsConfigDict(env_prefix="MIND_", extra="ignore", env_ignore_empty=True)
 
     host: str = Field("0.0.0.0", description="Address uvicorn listens on.")
     port: int = Field(8000, description="Port uvicorn listens on.")

@@ -48,3 +48,13 @@ def test_scripted_context_grows_by_steps_then_shifts(script_file):
 def test_a_missing_script_is_a_source_error(tmp_path):
     with pytest.raises(SourceError):
         ScriptedSource(tmp_path / "nope.txt").load()
+
+
+def test_an_empty_setting_from_compose_means_its_default(monkeypatch):
+    from mind.settings import MindSettings
+
+    monkeypatch.setenv("MIND_N_THREADS", "")
+    monkeypatch.setenv("MIND_PROMPT", "")
+    settings = MindSettings()
+    assert settings.n_threads == MindSettings.model_fields["n_threads"].default_factory()
+    assert settings.prompt == MindSettings.model_fields["prompt"].default
