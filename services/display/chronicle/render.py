@@ -54,17 +54,27 @@ def _nice_max(value: float) -> float:
     return 10 * step
 
 
+LEFT, BOTTOM, TOP = 48, 22, 22  # plot margins, px
+
+
+def _svg_with_y_grid(title: str, width: int, height: int, y_max: float) -> list[str]:
+    """The opening of a plot: the svg element, its title, and y grid lines at 0, half and the top."""
+    plot_h = height - BOTTOM - TOP
+    parts = [f'<svg role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
+             f'<title>{escape(title)}</title><text x="{LEFT}" y="14">{escape(title)}</text>']
+    for frac in (0, 0.5, 1):
+        y = TOP + plot_h * (1 - frac)
+        parts.append(f'<line x1="{LEFT}" x2="{width - 8}" y1="{y:.1f}" y2="{y:.1f}" stroke="#333"/>')
+        parts.append(f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end">{y_max * frac:g}</text>')
+    return parts
+
+
 def bar_chart(title: str, unit: str, bars: list[tuple[str, float, bool]], width: int = 480, height: int = 180) -> str:
     """Bars in order; each ``(label, value, alive)``; a life still alive is drawn lighter."""
-    left, bottom, top = 48, 22, 22
-    plot_w, plot_h = width - left - 8, height - bottom - top
     top_value = _nice_max(max((v for _, v, _ in bars), default=0))
-    parts = [f'<svg role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
-             f'<title>{escape(title)}</title><text x="{left}" y="14">{escape(title)}</text>']
-    for frac in (0, 0.5, 1):
-        y = top + plot_h * (1 - frac)
-        parts.append(f'<line x1="{left}" x2="{width - 8}" y1="{y:.1f}" y2="{y:.1f}" stroke="#333"/>')
-        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{top_value * frac:g}</text>')
+    parts = _svg_with_y_grid(title, width, height, top_value)
+    plot_w, plot_h = width - LEFT - 8, height - BOTTOM - TOP
+    left, top = LEFT, TOP
     if bars:
         slot = plot_w / len(bars)
         for i, (label, value, alive) in enumerate(bars):
@@ -86,16 +96,12 @@ def bar_chart(title: str, unit: str, bars: list[tuple[str, float, bool]], width:
 def scatter(title: str, x_unit: str, y_unit: str, points: list[tuple[str, float, float]],
             width: int = 480, height: int = 180) -> str:
     """Points ``(label, x, y)`` on axes from zero."""
-    left, bottom, top = 48, 22, 22
-    plot_w, plot_h = width - left - 8, height - bottom - top
     x_max = _nice_max(max((p[1] for p in points), default=0))
     y_max = _nice_max(max((p[2] for p in points), default=0))
-    parts = [f'<svg role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
-             f'<title>{escape(title)}</title><text x="{left}" y="14">{escape(title)}</text>']
+    parts = _svg_with_y_grid(title, width, height, y_max)
+    plot_w, plot_h = width - LEFT - 8, height - BOTTOM - TOP
+    left, top = LEFT, TOP
     for frac in (0, 0.5, 1):
-        y = top + plot_h * (1 - frac)
-        parts.append(f'<line x1="{left}" x2="{width - 8}" y1="{y:.1f}" y2="{y:.1f}" stroke="#333"/>')
-        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{y_max * frac:g}</text>')
         x = left + plot_w * frac
         anchor = "start" if frac == 0 else "end" if frac == 1 else "middle"
         parts.append(f'<text x="{x:.1f}" y="{height - 6}" text-anchor="{anchor}">{x_max * frac:g} {escape(x_unit)}</text>')
