@@ -35,6 +35,18 @@ def summary(name: str, lat: list[float]) -> str:
             f"p99 {lat[int(n * 0.99)] * 1e6:.0f} us, max {lat[-1] * 1e3:.1f} ms")
 
 
+def timed_tokens(chronicle: Chronicle, life: str, n: int, rate: float | None = None) -> list[float]:
+    """Seconds each of `n` on_token calls took, as fast as possible or at `rate` tokens/s."""
+    lat = []
+    for seq in range(n):
+        t = time.perf_counter()
+        chronicle.on_token({"life": life, "seq": seq, "text": " word"})
+        lat.append(time.perf_counter() - t)
+        if rate:
+            time.sleep(max(0.0, 1 / rate - (time.perf_counter() - t)))
+    return lat
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=20000, help="tokens in the burst run")
@@ -46,11 +58,7 @@ def main() -> None:
 
     burst = Chronicle(base / "burst.db", keep_lives=100, max_bytes=0)
     born(burst, "burst")
-    lat = []
-    for seq in range(args.tokens):
-        t = time.perf_counter()
-        burst.on_token({"life": "burst", "seq": seq, "text": " word"})
-        lat.append(time.perf_counter() - t)
+    lat = timed_tokens(burst, "burst", args.tokens)
     burst.close()
     print(summary("burst", lat))
     print(f"file after close: {(base / 'burst.db').stat().st_size / args.tokens:.1f} bytes per token")
@@ -67,12 +75,7 @@ def main() -> None:
 
     paced = Chronicle(base / "paced.db", keep_lives=100, max_bytes=0)
     born(paced, "paced")
-    lat = []
-    for seq in range(args.paced):
-        t = time.perf_counter()
-        paced.on_token({"life": "paced", "seq": seq, "text": " word"})
-        lat.append(time.perf_counter() - t)
-        time.sleep(max(0.0, 1 / args.rate - (time.perf_counter() - t)))
+    lat = timed_tokens(paced, "paced", args.paced, args.rate)
     paced.close()
     print(summary(f"paced at {args.rate:g}/s", lat))
 
