@@ -96,8 +96,8 @@ def test_its_memory_rises_as_it_thinks(stack):
             samples.append(usage)
         time.sleep(1.5)
     assert len(samples) >= 10
-    # Growth steps add context memory: usage climbs across the window (a death in between resets it,
-    # so compare the rise before the lowest point's successor rather than first vs last).
+    # Growth steps add context memory. A death in the window drops usage back to the base, so add up
+    # the rises between samples instead of comparing the first and the last.
     rises = [b - a for a, b in zip(samples, samples[1:])]
     assert sum(r for r in rises if r > 0) > 8 * 2**20, samples
 
