@@ -15,14 +15,15 @@ import pytest
 
 from .stack import ROOT, build_images
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 
 IMAGE = "latent-reflection/mind:latest"
 SCRIPT = ROOT / "scripts" / "lifespan"
 MiB = 1 << 20
-# Two threads: the machine has two cores. Lives of about 2600 and 3100 tokens (about 65 and 80 s at
-# 40 tok/s): short, yet long enough that one growth step (256 tokens) is under 10% of a life.
-THREADS = "2"
+# One thread: two ggml threads on two shared cores crawl whenever anything else runs (4 tok/s seen
+# on a fresh CI machine while images were built beside it). Lives of about 2500 and 3000 tokens
+# (90 to 120 s at 25 tok/s): short, yet long enough that one growth step (256 tokens) is about 10% of a life.
+THREADS = "1"
 TARGET_TOKENS = (2500, 3000)
 GROWTH_STEP = 256
 
@@ -80,7 +81,7 @@ def test_real_deaths_come_within_ten_percent_of_the_prediction(engine, measured,
     out = tmp_path / "calibration"
     t0 = time.monotonic()
     r = lifespan("calibrate", "--limits", ",".join(str(x) for x in limits), "--lives", "1", "--threads", THREADS,
-                 "--from-vitals", str(saved), "--out", str(out), "--life-timeout", "300", "--stall", "60")
+                 "--from-vitals", str(saved), "--out", str(out), "--life-timeout", "600", "--stall", "60")
     elapsed = time.monotonic() - t0
     (ROOT / "test-output").mkdir(exist_ok=True)
     (ROOT / "test-output" / "lifespan_calibration.txt").write_text(r.stdout + "\n" + r.stderr)
