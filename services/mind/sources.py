@@ -9,6 +9,12 @@ from pathlib import Path
 from typing import Optional, Protocol
 
 
+# The mind's exit codes (sysexits.h): a source that cannot start is a configuration error; anything
+# else that stops thinking is a software failure. Docker's restart policy applies to both.
+EX_SOFTWARE = 70
+EX_CONFIG = 78
+
+
 class SourceError(RuntimeError):
     """The source cannot start (missing or corrupt model, unreadable script): a configuration error."""
 

@@ -9,12 +9,9 @@ from collections import deque
 from typing import Callable, Optional
 
 from .broadcast import Broadcaster
-from .sources import SourceError, TokenSource
+from .sources import EX_CONFIG, EX_SOFTWARE, SourceError, TokenSource
 
 log = logging.getLogger(__name__)
-
-EX_SOFTWARE = 70
-EX_CONFIG = 78
 
 
 class Thinker:

@@ -1,8 +1,8 @@
 import threading
 
 from mind.broadcast import Broadcaster
-from mind.thinker import EX_CONFIG, Thinker
-from mind.sources import ContextInfo, SourceError
+from mind.sources import EX_CONFIG, ContextInfo, SourceError
+from mind.thinker import Thinker
 
 from mind_helpers import wait_until
 
