@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measure a resurrection: from the kernel's OOM kill to the next life's first token on the mirror.
 
-    .venv/bin/python scripts/bench_resurrection.py [--deaths 5] [--headroom-mib 24]
+    .venv/bin/python scripts/bench_resurrection.py [--deaths 5] [--headroom-mib 24] [--no-build]
 
 Runs the real stack (images from scripts/build-images) as its own compose project, sets the mind's
 limit just above its measured base memory so that lives are short, and for each death splits the
@@ -72,9 +72,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--deaths", type=int, default=5)
     parser.add_argument("--headroom-mib", type=int, default=24, help="limit above the measured base memory")
+    parser.add_argument("--no-build", action="store_true",
+                        help="run the images as they are (to compare two builds tagged in turn as :latest)")
     args = parser.parse_args()
 
-    build_images()
+    if not args.no_build:
+        build_images()
     client = docker.from_env()
     stack = Stack(f"lrbench{os.getpid()}", {"MIND_MEMORY_LIMIT": str(1024 * 2**20), "MIND_N_THREADS": "1"})
     stack.up()
