@@ -68,6 +68,31 @@ def birth(life: str, born_at: float | None = None) -> dict:
 Scenario = Callable[[asyncio.StreamWriter, dict], Awaitable[None]]
 
 
+async def hold(writer: asyncio.StreamWriter) -> None:
+    """Keep the stream open with pings until the test ends."""
+    while True:
+        writer.write(b": ping\n\n")
+        await writer.drain()
+        await asyncio.sleep(0.2)
+
+
+def steady_life(life: str, interval: float | Callable[[], float]) -> Scenario:
+    """Birth, then one token (" word0", " word1", …) every ``interval`` seconds for ever; ``interval``
+    may be a function, read before every pause."""
+    pause = interval if callable(interval) else (lambda: interval)
+
+    async def scenario(writer: asyncio.StreamWriter, headers: dict) -> None:
+        writer.write(sse("birth", birth(life), f"{life}:0"))
+        i = 0
+        while True:
+            writer.write(sse("token", {"life": life, "seq": i, "text": f"word{i} "}, f"{life}:{i + 1}"))
+            await writer.drain()
+            i += 1
+            await asyncio.sleep(pause())
+
+    return scenario
+
+
 class FakeMind:
     """A raw HTTP/1.1 SSE server on 127.0.0.1 whose every connection runs `scenario(writer, headers)`.
 

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 
 from display.app import create_app
-from display_helpers import FakeMind, birth, display_settings, serve, sse, wait_for
+from display_helpers import FakeMind, birth, display_settings, hold, serve, sse, wait_for
 
 LIMIT = 10_000_000
-
-
-async def hold(writer):
-    while True:
-        writer.write(b": ping\n\n")
-        await writer.drain()
-        await asyncio.sleep(0.2)
 
 
 def scripted(lives: list[tuple[str, int, int | None, bool]]):

@@ -9,16 +9,8 @@ import httpx
 from display.app import create_app
 from display.core.font import ELLIPSIS, mask
 from display.core.layout import Grid
-from display_helpers import (FakeMind, Recorder, birth, display_settings, free_port, read_frames, serve, sse,
-                             wait_for)
-
-
-async def hold(writer):
-    """Keep the stream open with pings until the test ends."""
-    while True:
-        writer.write(b": ping\n\n")
-        await writer.drain()
-        await asyncio.sleep(0.2)
+from display_helpers import (FakeMind, Recorder, birth, display_settings, free_port, hold, read_frames, serve,
+                             sse, steady_life, wait_for)
 
 
 def one_life(life: str, tokens: list[str], then_close: bool = False):
@@ -186,16 +178,7 @@ def test_a_token_flood_keeps_the_backlog_bounded_and_marks_the_gap(tmp_path):
 def test_viewers_that_vanish_are_forgotten_and_slow_viewers_are_dropped(tmp_path):
     fast = threading.Event()
 
-    async def steady(writer, headers):
-        writer.write(sse("birth", birth("v"), "v:0"))
-        i = 0
-        while True:
-            writer.write(sse("token", {"life": "v", "seq": i, "text": f"tick{i} "}, f"v:{i + 1}"))
-            await writer.drain()
-            i += 1
-            await asyncio.sleep(0.001 if fast.is_set() else 0.05)
-
-    with FakeMind(steady) as mind:
+    with FakeMind(steady_life("v", lambda: 0.001 if fast.is_set() else 0.05)) as mind:
         # a big grid makes big frames, so a viewer that does not read fills its socket buffers quickly
         settings = display_settings(tmp_path, mind.url, viewer_queue=16, rows=20, cols=60)
         app = create_app(settings, panel=None, chronicle=None)

@@ -7,21 +7,12 @@ import asyncio
 import httpx
 
 from display.app import create_app
-from display_helpers import FakeMind, birth, display_settings, serve, sse, wait_for
+from display_helpers import FakeMind, display_settings, serve, steady_life, wait_for
 
 VIEWERS = 200
 
 
 def test_two_hundred_viewers_connect_see_frames_and_vanish_without_a_trace(tmp_path):
-    async def steady(writer, headers):
-        writer.write(sse("birth", birth("m"), "m:0"))
-        i = 0
-        while True:
-            writer.write(sse("token", {"life": "m", "seq": i, "text": f"w{i} "}, f"m:{i + 1}"))
-            await writer.drain()
-            i += 1
-            await asyncio.sleep(0.02)
-
     async def crowd(url: str) -> list[int]:
         limits = httpx.Limits(max_connections=VIEWERS + 10)
         async with httpx.AsyncClient(timeout=30, limits=limits) as client:
@@ -36,7 +27,7 @@ def test_two_hundred_viewers_connect_see_frames_and_vanish_without_a_trace(tmp_p
                 return frames
             return await asyncio.gather(*(viewer() for _ in range(VIEWERS)))
 
-    with FakeMind(steady) as mind:
+    with FakeMind(steady_life("m", 0.02)) as mind:
         app = create_app(display_settings(tmp_path, mind.url, pacing=False), panel=None, chronicle=None)
         with serve(app) as url:
             hub = app.state.hub
