@@ -2,15 +2,27 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import httpx
 import uvicorn
 from httpx_sse import connect_sse
+
+
+SERVICES = Path(__file__).resolve().parents[2] / "services"
+
+
+def mind_env(**settings: str) -> dict[str, str]:
+    """The environment of a child `python -m mind`: this one without its own MIND_* variables, the
+    services on the path, then ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIND_")}
+    return {**env, "PYTHONPATH": str(SERVICES), **settings}
 
 
 def free_port() -> int:

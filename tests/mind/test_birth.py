@@ -1,10 +1,8 @@
 """A life's first second (mind.birth): the weights load before anything heavy is imported, the prompt is
 read while the web stack is imported, and failures end the life as they did before."""
-import os
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -13,9 +11,8 @@ from mind.broadcast import Broadcaster
 from mind.sources import EX_CONFIG, EX_SOFTWARE, ContextInfo, SourceError
 from mind.thinker import Thinker
 
-from mind_helpers import free_port, wait_until
+from mind_helpers import free_port, mind_env, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 # What `python -m mind` must not have imported when the model load starts (and numpy, jinja2: ever).
 HEAVY = ("pydantic", "pydantic_settings", "fastapi", "starlette", "uvicorn", "sse_starlette", "numpy", "jinja2")
 
@@ -112,9 +109,7 @@ def run_probe(env_extra: dict, until: str, spy: str, timeout: float) -> str:
         "runpy.run_module('mind', run_name='__main__')\n"
     )
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MIND_")}
-    env.update({"PYTHONPATH": str(ROOT / "services"), "MIND_PORT": str(port), "MIND_HOST": "127.0.0.1",
-                **env_extra})
+    env = mind_env(MIND_PORT=str(port), MIND_HOST="127.0.0.1", **env_extra)
     proc = subprocess.Popen([sys.executable, "-c", probe], env=env, cwd="/tmp", stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []

@@ -1,22 +1,16 @@
 """``python -m mind`` as the display's tests and the container run it."""
-import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 import pytest
 
-from mind_helpers import free_port, read_events, wait_until
-
-ROOT = Path(__file__).resolve().parents[2]
+from mind_helpers import free_port, mind_env, read_events, wait_until
 
 
 def start(env_extra: dict) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MIND_")}
-    env.update({"PYTHONPATH": str(ROOT / "services"), **env_extra})
-    return subprocess.Popen([sys.executable, "-m", "mind"], env=env, cwd="/tmp",
+    return subprocess.Popen([sys.executable, "-m", "mind"], env=mind_env(**env_extra), cwd="/tmp",
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

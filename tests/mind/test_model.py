@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -15,8 +14,8 @@ import pytest
 from httpx_sse import connect_sse
 
 from mind.lifespan import growth_steps, predict_tokens_at_death
-from mind_helpers import (can_make_memory_cgroup, free_port, memory_cgroup, read_events, set_memory_limit,
-                          wait_until)
+from mind_helpers import (can_make_memory_cgroup, free_port, memory_cgroup, mind_env, read_events,
+                          set_memory_limit, wait_until)
 
 L = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed in this environment")
 pytestmark = pytest.mark.model
@@ -36,9 +35,8 @@ def model_path() -> str:
 
 def start_mind(model_path: str, env_extra: dict, cgroup: Path | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MIND_")}
-    env.update(PYTHONPATH=str(ROOT / "services"), MIND_PORT=str(port), MIND_HOST="127.0.0.1",
-               MIND_MODEL_PATH=model_path, MIND_N_THREADS=THREADS, MIND_VITALS_INTERVAL_S="0.5", **env_extra)
+    env = mind_env(MIND_PORT=str(port), MIND_HOST="127.0.0.1", MIND_MODEL_PATH=model_path, MIND_N_THREADS=THREADS,
+                   MIND_VITALS_INTERVAL_S="0.5", **env_extra)
     cmd = [sys.executable, "-m", "mind"]
     if cgroup is not None:
         # Join the cgroup before exec, so every byte of the mind's life is charged there.
