@@ -10,13 +10,12 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
 from .cgroup import CgroupMemory, rss_bytes
 from .modelfile import check_gguf
-from .sources import ContextInfo, ScriptedSource, SourceError, TokenSource
+from .sources import Background, ContextInfo, ScriptedSource, SourceError, TokenSource
 
 if TYPE_CHECKING:
     from .llama_source import ModelPreload
@@ -49,9 +48,10 @@ def preload_model(environ: Mapping[str, str]) -> Optional[ModelPreload]:
     try:
         import_llama_bindings()
         from .llama_source import ModelPreload
-    except ImportError:
-        return None  # make_source reports it, once logging and settings are in place
-    return ModelPreload(env.get("MIND_MODEL_PATH"))
+
+        return ModelPreload(env.get("MIND_MODEL_PATH"))
+    except Exception:  # noqa: BLE001 - the source meets the same error again, once logging and settings are in place
+        return None
 
 
 def make_memory_probe(memory: CgroupMemory) -> Callable[[], Optional[int]]:
@@ -94,29 +94,19 @@ class PreloadedSource:
 
     def __init__(self, source: TokenSource) -> None:
         self.source = source
-        self._error: Optional[BaseException] = None
-        self._thread = threading.Thread(target=self._load, name="mind-preload", daemon=True)
-        self._thread.start()
-
-    def _load(self) -> None:
-        try:
-            self.source.load()
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever calls load()
-            self._error = exc
+        self._load = Background(source.load, "mind-preload")
 
     @property
     def loaded(self) -> bool:
         """True once the load has ended (well or not)."""
-        return not self._thread.is_alive()
+        return self._load.done
 
     @property
     def name(self) -> str:
         return self.source.name
 
     def load(self) -> None:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
+        self._load.result()
 
     def next_piece(self) -> bytes:
         return self.source.next_piece()
@@ -125,5 +115,5 @@ class PreloadedSource:
         return self.source.info()
 
     def close(self) -> None:
-        self._thread.join()
+        self._load.wait()
         self.source.close()

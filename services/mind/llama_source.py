@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 import llama_cpp.llama_cpp as L
 
 from .modelfile import resolve_model_path
-from .sources import ContextInfo, SourceError
+from .sources import Background, ContextInfo, SourceError
 
 if TYPE_CHECKING:  # pydantic is not imported yet when `python -m mind` starts reading the weights
     from .settings import MindSettings
@@ -229,53 +229,44 @@ def load_model(model_path: Optional[str]) -> tuple[Path, object]:
 class ModelPreload:
     """A model load begun before the settings are even parsed: everything up to the C call that reads
     the weights happens here, that call on a thread of its own. It releases the GIL, so the rest of
-    Python's start-up runs beside it."""
+    Python's start-up runs beside it. Raises what begin_model_load raises."""
 
     def __init__(self, model_path: Optional[str]) -> None:
         self.model_path = model_path
-        self._loaded: Optional[tuple[Path, object]] = None
-        self._error: Optional[BaseException] = None
-        try:
-            path, read = begin_model_load(model_path)
-        except Exception as exc:  # noqa: BLE001 - raised by take(), where the thinker ends the life
-            self._error = exc
-            path, read = None, None
-        self._thread = threading.Thread(target=self._run, args=(path, read), name="mind-model-load", daemon=True)
-        self._thread.start()
+        self._taken = False
+        path, read = begin_model_load(model_path)
 
-    def _run(self, path: Optional[Path], read: Optional[Callable[[], object]]) -> None:
-        if read is None:
-            return
-        # While it reads, llama.cpp calls the log callback (Python: it needs the GIL) hundreds of
-        # times; have the importing main thread hand the GIL over within 0.1 ms instead of 5 ms.
-        interval = sys.getswitchinterval()
-        sys.setswitchinterval(1e-4)
-        try:
-            self._loaded = path, read()
-        except BaseException as exc:  # noqa: BLE001 - raised again by take()
-            self._error = exc
-        finally:
-            sys.setswitchinterval(interval)
+        def read_handing_over_the_gil() -> tuple[Path, object]:
+            # While it reads, llama.cpp calls the log callback (Python: it needs the GIL) hundreds of
+            # times; have the importing main thread hand the GIL over within 0.1 ms instead of 5 ms.
+            interval = sys.getswitchinterval()
+            sys.setswitchinterval(1e-4)
+            try:
+                return path, read()
+            finally:
+                sys.setswitchinterval(interval)
+
+        self._read = Background(read_handing_over_the_gil, "mind-model-load")
 
     def take(self, model_path: Optional[str]) -> Optional[tuple[Path, object]]:
         """Wait for the load. The loaded (path, model) if ``model_path`` is the one it loaded; else
         None, having freed it. Raises what the load raised."""
-        self._thread.join()
         if model_path != self.model_path:
             log.warning("the model read at start-up (%s) is not the configured one (%s); loading again",
                         self.model_path, model_path)
             self.discard()
             return None
-        if self._error is not None:
-            raise self._error
-        loaded, self._loaded = self._loaded, None
-        return loaded
+        self._taken = True
+        return self._read.result()
 
     def discard(self) -> None:
-        self._thread.join()
-        if self._loaded is not None:
-            L.llama_model_free(self._loaded[1])
-            self._loaded = None
+        try:
+            _, model = self._read.result()
+        except BaseException:  # noqa: BLE001 - a failed load holds nothing to free
+            return
+        if not self._taken:
+            self._taken = True
+            L.llama_model_free(model)
 
 
 class LlamaSource:

@@ -3,16 +3,48 @@ thinker calls it from its one worker thread."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Protocol
+from typing import Any, Callable, Optional, Protocol
 
 
 # The mind's exit codes (sysexits.h): a source that cannot start is a configuration error; anything
 # else that stops thinking is a software failure. Docker's restart policy applies to both.
 EX_SOFTWARE = 70
 EX_CONFIG = 78
+
+
+class Background:
+    """``work()`` on a daemon thread of its own from construction on (a life's start-up runs beside it).
+    ``result()`` waits, then returns what it returned or raises what it raised."""
+
+    def __init__(self, work: Callable[[], Any], name: str) -> None:
+        self._work = work
+        self._value: Any = None
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._work()
+        except BaseException as exc:  # noqa: BLE001 - raised again by result()
+            self._error = exc
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> Any:
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 class SourceError(RuntimeError):
