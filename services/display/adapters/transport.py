@@ -1,4 +1,5 @@
-"""Transports only move bytes: one `write(data)` is one chip-select-framed SPI transfer."""
+"""Transports only move bytes. SPI: one `write(data)` is one chip-select-framed transfer. I2C: one
+`write(address, data)` is one write transaction to that address. The bus modules are imported lazily."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ log = logging.getLogger(__name__)
 
 class Transport(Protocol):
     def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class I2cBus(Protocol):
+    def write(self, address: int, data: bytes) -> None: ...
 
     def close(self) -> None: ...
 
@@ -33,8 +40,26 @@ class SpiTransport:
         self._spi.close()
 
 
+class SmbusTransport:
+    """One I2C bus through smbus2 (imported lazily): each write is one plain I2C write message, so a
+    17-byte display RAM write goes out as START, address, 17 bytes, STOP."""
+
+    def __init__(self, bus: int) -> None:
+        from smbus2 import SMBus, i2c_msg  # lazily: absent or useless off a Pi
+
+        self._bus = SMBus(bus)
+        self._msg = i2c_msg
+        self.name = f"/dev/i2c-{bus}"
+
+    def write(self, address: int, data: bytes) -> None:
+        self._bus.i2c_rdwr(self._msg.write(address, data))
+
+    def close(self) -> None:
+        self._bus.close()
+
+
 class RecordingTransport:
-    """A fake bus that keeps every transfer, for tests and for running without hardware."""
+    """A fake SPI bus that keeps every transfer, for tests and for running without hardware."""
 
     def __init__(self) -> None:
         self.writes: list[bytes] = []
@@ -42,6 +67,20 @@ class RecordingTransport:
 
     def write(self, data: bytes) -> None:
         self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class RecordingI2c:
+    """A fake I2C bus that keeps every (address, bytes) write."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[int, bytes]] = []
+        self.closed = False
+
+    def write(self, address: int, data: bytes) -> None:
+        self.writes.append((address, bytes(data)))
 
     def close(self) -> None:
         self.closed = True

@@ -7,12 +7,17 @@ K/M/N upper diagonal/centre/diagonal, P/U right/left middle halves, R/S/T lower 
 Text that is not printable ASCII is folded (an explicit map, then NFKD with combining marks dropped);
 what still does not fit becomes one visible replacement glyph. One grapheme cluster never fills more
 than one cell, so no input can expand on the wall.
+
+A Font is the glyph table one wall can show: built from the segments its panel can light (a mask, given
+as data: the core never looks at a panel) and a letter case. The frame is made with it, so the mirror
+draws exactly what the wall lights.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from typing import Iterator
+from collections.abc import Iterator
+from typing import Literal
 
 SEGMENTS = "ABCDEFGHKMNPRSTU"  # bit i -> SEGMENTS[i]; bit 16 is DP
 DP = 1 << 16
@@ -150,11 +155,58 @@ ELLIPSIS = "\u2026"
 ESZETT = "\u00df"
 MASKED = "*"  # what a blocked word's letters become
 
-GLYPHS: dict[str, int] = {chr(32 + i): m for i, m in enumerate(ASCII_16SEG[:95])}  # DEL is no cell
-# Our own glyphs (not from the MIT table).
-GLYPHS[REPLACEMENT] = 0x000FF | 0x00100 | 0x00400 | 0x01000 | 0x04000  # boxed X: plainly "missing"
-GLYPHS[ELLIPSIS] = 0x00010 | 0x00020 | DP  # E, F and the dot: three marks along the baseline
-GLYPHS[ESZETT] = 0x008DF  # A B C D E G H P: a B with its lower left opened
+# dmadison's no-decimal-point set (16-Segment-ASCII_HEX-NDP.txt, same commit and licence) is the table
+# above without DP, except '.', which moves to segment R. Derived here rather than copied a second time.
+SEGMENT_R = 1 << 12
+NDP_DOT = 1 << 4  # segment E, the right half of the bottom bar: the full stop on a panel without DP
+ASCII_16SEG_NDP: tuple[int, ...] = tuple(
+    SEGMENT_R if chr(32 + i) == "." else m & ~DP for i, m in enumerate(ASCII_16SEG)
+)
+
+LetterCase = Literal["upper", "as-written"]
+
+
+def glyph_table(segments: int = ALL_SEGMENTS, case: LetterCase = "as-written") -> dict[str, int]:
+    """Every cell key's mask as a panel that lights only `segments` shows it.
+
+    Without DP the NDP set is used and '.' is drawn with segment E, so it stays visible; every other
+    glyph keeps only the segments the panel has. `case="upper"` draws every letter as a capital (the
+    text itself is unchanged).
+    """
+    dp = bool(segments & DP)
+    table = ASCII_16SEG if dp else ASCII_16SEG_NDP
+    glyphs = {chr(32 + i): m & segments for i, m in enumerate(table[:95])}  # DEL is no cell
+    if not dp:
+        # ours, not the NDP set's: its '.' on R (a half diagonal) read as a backslash on the mirror;
+        # the right half of the bottom bar reads as a full stop
+        glyphs["."] = NDP_DOT & segments or glyphs["."]
+    # Our own glyphs (not from the MIT table).
+    glyphs[REPLACEMENT] = (0x000FF | 0x00100 | 0x00400 | 0x01000 | 0x04000) & segments  # boxed X: "missing"
+    # E, F and the dot: three marks along the baseline; without DP, the two halves of the bottom bar
+    glyphs[ELLIPSIS] = (0x00010 | 0x00020 | DP) & segments
+    glyphs[ESZETT] = 0x008DF & segments  # A B C D E G H P: a B with its lower left opened
+    if case == "upper":
+        for code in range(ord("a"), ord("z") + 1):
+            glyphs[chr(code)] = glyphs[chr(code).upper()]
+    return glyphs
+
+
+class Font:
+    """The glyphs of one wall: what its panel can light, in the chosen letter case."""
+
+    def __init__(self, segments: int = ALL_SEGMENTS, case: LetterCase = "as-written") -> None:
+        self.segments = segments & ALL_SEGMENTS
+        self.case = case
+        self.glyphs = glyph_table(self.segments, case)
+        self._replacement = self.glyphs[REPLACEMENT]
+
+    def mask(self, key: str) -> int:
+        """The segment mask of one cell key; anything unknown shows the replacement glyph."""
+        return self.glyphs.get(key, self._replacement)
+
+
+FULL = Font()
+GLYPHS: dict[str, int] = FULL.glyphs  # every segment, as written: the reference table
 
 # Folded before NFKD: punctuation whose NFKD form is not ASCII (or not the readable one).
 EXPLICIT: dict[str, str] = {
@@ -232,9 +284,7 @@ def fold_cluster(cluster: str) -> str:
         return EXPLICIT[base]
     if unicodedata.category(base) in ("Cc", "Cf", "Cs") and len(cluster) == 1:
         return ""  # controls, zero-width marks, lone surrogates: nothing to show
-    folded = "".join(
-        c for c in unicodedata.normalize("NFKD", cluster) if not unicodedata.combining(c)
-    )
+    folded = "".join(c for c in unicodedata.normalize("NFKD", cluster) if not unicodedata.combining(c))
     if len(folded) == 1 and " " <= folded <= "~":
         return folded
     if folded and folded.isspace():
@@ -250,5 +300,5 @@ def to_cells(text: str) -> str:
 
 
 def mask(key: str) -> int:
-    """The segment mask of one cell key; anything unknown shows the replacement glyph."""
-    return GLYPHS.get(key, GLYPHS[REPLACEMENT])
+    """The segment mask of one cell key in the full font, as written."""
+    return FULL.mask(key)
