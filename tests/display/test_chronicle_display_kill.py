@@ -25,8 +25,13 @@ LIFE = "cafe01"
 
 async def endless_life(writer, headers):
     """Birth, then tokens 0, 1, 2, … (from 0 again on every connection, as for a client with no id)."""
-    writer.write(sse("birth", {"life": LIFE, "born_at": time.time(), "model": "fake", "prompt": "p",
-                               "limit_bytes": None}, f"{LIFE}:0"))
+    writer.write(
+        sse(
+            "birth",
+            {"life": LIFE, "born_at": time.time(), "model": "fake", "prompt": "p", "limit_bytes": None},
+            f"{LIFE}:0",
+        )
+    )
     seq = 0
     while True:
         for _ in range(5):
@@ -37,11 +42,20 @@ async def endless_life(writer, headers):
 
 
 def start_display(mind_url: str, data_dir: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(SERVICES), "DISPLAY_MIND_URL": mind_url, "DISPLAY_DATA_DIR": str(data_dir),
-           "DISPLAY_PANEL": "none", "DISPLAY_PACING": "false", "DISPLAY_HOST": "127.0.0.1",
-           "DISPLAY_PORT": str(free_port()), "DISPLAY_LOG_LEVEL": "WARNING"}
-    return subprocess.Popen([sys.executable, "-m", "display"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(SERVICES),
+        "DISPLAY_MIND_URL": mind_url,
+        "DISPLAY_DATA_DIR": str(data_dir),
+        "DISPLAY_PANEL": "none",
+        "DISPLAY_PACING": "false",
+        "DISPLAY_HOST": "127.0.0.1",
+        "DISPLAY_PORT": str(free_port()),
+        "DISPLAY_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "display"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
 
 
 def stored_seqs(db: Path) -> list[int]:
@@ -59,8 +73,11 @@ def test_the_real_display_killed_mid_life_keeps_a_gapless_life_and_continues_it(
     with FakeMind(endless_life) as mind:
         display = start_display(mind.url, tmp_path)
         try:
-            wait_for(lambda: len(stored_seqs(db)) >= 200 or display.poll() is not None, timeout=30,
-                     what="the display to chronicle 200 tokens")
+            wait_for(
+                lambda: len(stored_seqs(db)) >= 200 or display.poll() is not None,
+                timeout=30,
+                what="the display to chronicle 200 tokens",
+            )
             assert display.poll() is None, display.stderr.read().decode()
             time.sleep(random.uniform(0.0, 0.5))  # a random moment, mid-stream
         finally:

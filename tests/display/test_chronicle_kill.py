@@ -52,7 +52,8 @@ def run_and_kill(path: Path, first_seq: int, after_s: float, keep_lives: int = 1
     """Run the child, SIGKILL it ``after_s`` seconds after its first report; return its report lines."""
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(SERVICES), str(path), str(first_seq), str(keep_lives), str(life_every)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     lines: list[str] = []
     first = threading.Event()
@@ -79,9 +80,11 @@ def run_and_kill(path: Path, first_seq: int, after_s: float, keep_lives: int = 1
 def stored(path: Path, life: str) -> dict[int, str]:
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        return dict(db.execute(
-            "SELECT t.seq, t.text FROM tokens t JOIN lives l USING (number) WHERE l.life = ?", (life,)
-        ).fetchall())
+        return dict(
+            db.execute(
+                "SELECT t.seq, t.text FROM tokens t JOIN lives l USING (number) WHERE l.life = ?", (life,)
+            ).fetchall()
+        )
 
 
 def test_sigkill_mid_life_loses_no_token_already_received(tmp_path):

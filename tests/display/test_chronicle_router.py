@@ -14,16 +14,22 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from display.chronicle import Chronicle, chronicle_router
+from display.chronicle import Chronicle, chronicle_router, render
 from display.chronicle.router import _encoded
+from display.core.causes import PROBABLE_OOM, VITALS, Death
 
 MiB = 2**20
 EVIL = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
 
 
 def birth(life: str, limit: int | None = 512 * MiB, born_at: float | None = None) -> dict:
-    return {"life": life, "born_at": born_at or time.time(), "model": "gemma-3-270m", "prompt": "You are.",
-            "limit_bytes": limit}
+    return {
+        "life": life,
+        "born_at": born_at or time.time(),
+        "model": "gemma-3-270m",
+        "prompt": "You are.",
+        "limit_bytes": limit,
+    }
 
 
 @pytest.fixture
@@ -32,9 +38,17 @@ def chronicle(tmp_path):
     c.on_birth(birth("aa01", born_at=time.time() - 600))
     for seq, text in enumerate(["I ", "am ", EVIL]):
         c.on_token({"life": "aa01", "seq": seq, "text": text})
-    c.on_vitals({"life": "aa01", "memory_bytes": 500 * MiB, "peak_memory_bytes": 505 * MiB,
-                 "limit_bytes": 512 * MiB, "tokens": 3, "tokens_left": 2})
-    c.on_death("aa01")
+    c.on_vitals(
+        {
+            "life": "aa01",
+            "memory_bytes": 500 * MiB,
+            "peak_memory_bytes": 505 * MiB,
+            "limit_bytes": 512 * MiB,
+            "tokens": 3,
+            "tokens_left": 2,
+        }
+    )
+    c.on_death(Death("aa01", PROBABLE_OOM, VITALS))
     c.on_birth(birth("bb02", limit=None))
     c.on_token({"life": "bb02", "seq": 0, "text": "again"})
     yield c
@@ -54,7 +68,8 @@ def test_the_page_lists_lives_newest_first_with_age_tokens_and_cause(client):
     rows = re.findall(r"<tr class=\"(alive|dead)\">(.*?)</tr>", page.text)
     assert [kind for kind, _ in rows] == ["alive", "dead"]
     dead = rows[1][1]
-    assert 'href="?life=aa01#text"' in dead and ">3<" in dead and "oom (vitals)" in dead and "10 min" in dead
+    assert 'href="?life=aa01#text"' in dead and ">3<" in dead and "10 min" in dead
+    assert "probable oom (memory near its limit)" in dead
     assert "alive" in rows[0][1]
 
 
@@ -77,7 +92,9 @@ def test_a_lives_text_is_shown_escaped(client):
 def test_lives_as_json_and_one_life_with_its_text(client):
     lives = client.get("/chronicle/lives").json()
     assert [(s["number"], s["life"], s["alive"], s["cause"]) for s in lives] == [
-        (1, "aa01", False, "oom"), (2, "bb02", True, None)]
+        (1, "aa01", False, PROBABLE_OOM),
+        (2, "bb02", True, None),
+    ]
     one = client.get("/chronicle/lives/aa01").json()
     assert one["text"] == "I am " + EVIL and one["tokens"] == 3 and one["peak_memory_bytes"] == 505 * MiB
     assert client.get("/chronicle/lives/nobody").status_code == 404
@@ -102,7 +119,7 @@ def test_a_large_export_is_produced_in_bounded_pieces(chronicle):
     chronicle.on_birth(birth("cc03"))
     for seq in range(20000):
         chronicle.on_token({"life": "cc03", "seq": seq, "text": f"{seq:08d} " * 10})
-    pieces = list(_encoded(chronicle.export_jsonl()))
+    pieces = list(_encoded(render.export_jsonl(chronicle.lives_with_text())))
     total = sum(map(len, pieces))
     assert total > 1_800_000
     assert len(pieces) > 10 and max(map(len, pieces)) < total / 4

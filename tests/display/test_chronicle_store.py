@@ -10,25 +10,51 @@ import time
 
 import pytest
 
-from display.chronicle import Chronicle
+from display.chronicle import Chronicle, render
 from display.chronicle import store as store_module
-from display.chronicle.causes import OOM, UNKNOWN, infer_cause, outranks
 from display.chronicle.store import mark_cause
+from display.core.causes import DOCKER, MIND, OOM, PROBABLE_OOM, UNKNOWN, VITALS, Death, infer_cause, outranks, words
 
 MiB = 2**20
 LIMIT = 512 * MiB
 
 
 def birth(life: str, limit: int | None = LIMIT, born_at: float | None = None) -> dict:
-    return {"life": life, "born_at": born_at or time.time(), "model": "gemma-3-270m", "prompt": "You are.",
-            "limit_bytes": limit}
+    return {
+        "life": life,
+        "born_at": born_at or time.time(),
+        "model": "gemma-3-270m",
+        "prompt": "You are.",
+        "limit_bytes": limit,
+    }
 
 
-def vitals(life: str, memory: int, tokens: int = 0, tokens_left: int | None = None, peak: int | None = None,
-           limit: int | None = LIMIT) -> dict:
-    return {"life": life, "born_at": 0, "tokens": tokens, "tokens_per_s": 40.0, "n_ctx": 512, "n_ctx_train": 32768,
-            "memory_bytes": memory, "peak_memory_bytes": peak, "limit_bytes": limit,
-            "limit_in_force": limit is not None, "tokens_left": tokens_left, "shifting": False}
+def vitals(
+    life: str,
+    memory: int,
+    tokens: int = 0,
+    tokens_left: int | None = None,
+    peak: int | None = None,
+    limit: int | None = LIMIT,
+) -> dict:
+    return {
+        "life": life,
+        "born_at": 0,
+        "tokens": tokens,
+        "tokens_per_s": 40.0,
+        "n_ctx": 512,
+        "n_ctx_train": 32768,
+        "memory_bytes": memory,
+        "peak_memory_bytes": peak,
+        "limit_bytes": limit,
+        "limit_in_force": limit is not None,
+        "tokens_left": tokens_left,
+        "shifting": False,
+    }
+
+
+def died(life: str, cause: str = UNKNOWN, source: str = VITALS, **more) -> Death:
+    return Death(life, cause, source, **more)
 
 
 def think(chronicle: Chronicle, life: str, seqs, word: str = "w") -> None:
@@ -92,47 +118,73 @@ def test_a_birth_of_a_recorded_life_continues_it_across_a_display_restart(tmp_pa
 def test_a_broken_stream_then_the_same_life_reopens_it_and_forgets_the_inferred_cause(chronicle):
     chronicle.on_birth(birth("a1"))
     think(chronicle, "a1", range(3))
-    chronicle.on_death("a1")
+    chronicle.on_death(died("a1"))
     assert chronicle.lives()[0]["cause"] == UNKNOWN
-    chronicle.on_birth(birth("a1"))
+    chronicle.on_birth(birth("a1"))  # a later display process hears its birth: it lives
     [life] = chronicle.lives()
     assert life["alive"] and life["cause"] is None and life["died_at"] is None
 
 
-def test_a_death_with_memory_far_from_the_limit_is_unknown_and_dated_at_the_last_event(chronicle):
+def test_a_death_is_dated_at_the_last_sign_of_life_with_the_cause_it_is_given(chronicle):
     chronicle.on_birth(birth("a1", born_at=time.time() - 60))
     think(chronicle, "a1", range(3))
     chronicle.on_vitals(vitals("a1", memory=300 * MiB, tokens=3, tokens_left=5000))
     last_event = chronicle.lives()[0]["last_event_at"]
     time.sleep(0.05)
-    chronicle.on_death("a1")
+    chronicle.on_death(died("a1", "failed", MIND, exit_code=70, detail="hung"))
     [life] = chronicle.lives()
-    assert (life["cause"], life["cause_source"]) == (UNKNOWN, "vitals")
+    assert (life["cause"], life["cause_source"], life["exit_code"], life["cause_detail"]) == (
+        "failed",
+        MIND,
+        70,
+        "hung",
+    )
+    assert life["cause_words"] == "failed: hung (exit 70)"
     assert life["died_at"] == last_event and not life["alive"]
     assert 59 < life["lifespan_s"] < 120
 
 
-def test_a_death_with_memory_at_the_limit_is_an_oom(chronicle):
+def test_the_mind_s_count_of_tokens_shows_those_never_received(chronicle):
     chronicle.on_birth(birth("a1"))
-    chronicle.on_vitals(vitals("a1", memory=int(0.95 * LIMIT), tokens_left=500))
-    chronicle.on_death("a1")
-    assert chronicle.lives()[0]["cause"] == OOM
+    think(chronicle, "a1", range(10))
+    chronicle.on_death(died("a1", "stopped", MIND, tokens=12))
+    assert chronicle.lives()[0]["missing_tokens"] == 2
 
 
-def test_a_death_after_the_predicted_last_tokens_is_an_oom(chronicle):
-    chronicle.on_birth(birth("a1"))
-    think(chronicle, "a1", range(100))
-    chronicle.on_vitals(vitals("a1", memory=300 * MiB, tokens=100, tokens_left=70))
-    think(chronicle, "a1", range(100, 160))  # 60 of the 70 predicted tokens came: 10 left
-    chronicle.on_death(None)  # the stream broke; the current life is the one that died
-    assert chronicle.lives()[0]["cause"] == OOM
+def away(tmp_path, *events, limit: int | None = LIMIT) -> dict:
+    """A life lived while a display process wrote ``events``; that display stops, the mind dies, a new
+    display process hears the next life's birth: the old life as it was then closed."""
+    path = tmp_path / "chronicle.db"
+    first = Chronicle(path, keep_lives=100, max_bytes=0)
+    first.on_birth(birth("old", limit=limit))
+    for event in events:
+        event(first)
+    first.close()
+    second = Chronicle(path, keep_lives=100, max_bytes=0)
+    second.on_birth(birth("new"))
+    old = second.lives()[0]
+    second.close()
+    return old
 
 
-def test_a_death_without_a_memory_limit_is_never_called_an_oom(chronicle):
-    chronicle.on_birth(birth("a1", limit=None))
-    chronicle.on_vitals(vitals("a1", memory=4000 * MiB, tokens_left=None, limit=None))
-    chronicle.on_death("a1")
-    assert chronicle.lives()[0]["cause"] == UNKNOWN
+def test_a_life_that_died_while_the_display_was_away_is_judged_by_its_last_vitals(tmp_path):
+    at_limit = away(tmp_path / "1", lambda c: c.on_vitals(vitals("old", memory=int(0.95 * LIMIT), tokens_left=500)))
+    assert (at_limit["cause"], at_limit["cause_source"]) == (PROBABLE_OOM, VITALS)
+
+    def last_predicted_tokens(c):
+        think(c, "old", range(100))
+        c.on_vitals(vitals("old", memory=300 * MiB, tokens=100, tokens_left=70))
+        think(c, "old", range(100, 160))  # 60 of the 70 predicted tokens came: 10 left
+
+    assert away(tmp_path / "2", last_predicted_tokens)["cause"] == PROBABLE_OOM
+    far = away(tmp_path / "3", lambda c: c.on_vitals(vitals("old", memory=300 * MiB, tokens_left=5000)))
+    assert far["cause"] == UNKNOWN
+    no_limit = away(
+        tmp_path / "4",
+        lambda c: c.on_vitals(vitals("old", memory=4000 * MiB, tokens_left=None, limit=None)),
+        limit=None,
+    )
+    assert no_limit["cause"] == UNKNOWN
 
 
 def test_a_new_birth_closes_a_life_that_died_while_the_display_was_away(tmp_path):
@@ -146,7 +198,7 @@ def test_a_new_birth_closes_a_life_that_died_while_the_display_was_away(tmp_path
     second = Chronicle(path, keep_lives=100, max_bytes=0)
     second.on_birth(birth("new"))
     old, new = second.lives()
-    assert (old["alive"], old["died_at"], old["cause"], old["tokens"]) == (False, last_event, OOM, 4)
+    assert (old["alive"], old["died_at"], old["cause"], old["tokens"]) == (False, last_event, PROBABLE_OOM, 4)
     assert new["alive"] and new["number"] == 2
     second.close()
 
@@ -163,11 +215,12 @@ def test_vitals_keep_the_peak_memory_and_update_the_limit(chronicle):
 
 def test_a_cause_reported_by_docker_outranks_the_inference_whenever_it_arrives(chronicle):
     chronicle.on_birth(birth("a1"))
-    chronicle.on_death("a1")
+    chronicle.on_death(died("a1"))
     assert chronicle.record_cause("a1", OOM, "docker")
     chronicle.on_birth(birth("b2"))
     assert chronicle.record_cause("b2", OOM, "docker")  # before the stream broke
-    chronicle.on_death("b2")  # the inference ("unknown") must not overwrite Docker's word
+    chronicle.on_death(died("b2"))  # the inference ("unknown") must not overwrite Docker's word
+    chronicle.on_death(died("b2", "stopped", MIND))  # nor the mind's, announced after the fact
     causes = [(s["cause"], s["cause_source"]) for s in chronicle.lives()]
     assert causes == [(OOM, "docker"), (OOM, "docker")]
     assert not chronicle.record_cause("nobody", OOM, "docker")
@@ -187,12 +240,14 @@ def test_an_event_of_an_unborn_life_is_still_recorded(chronicle):
     assert chronicle.life("ghost")["text"] == " w0 w1"
 
 
-def test_a_malformed_event_raises_and_leaves_no_transaction_open(chronicle):
+def test_an_event_no_column_takes_is_dropped_and_counted_never_raised_or_retried(chronicle):
     chronicle.on_birth(birth("a1"))
-    with pytest.raises(KeyError):
-        chronicle.on_token({"life": "a1", "text": "no seq"})
-    think(chronicle, "a1", range(2))
-    assert chronicle.life("a1")["text"] == " w0 w1"
+    chronicle.on_token({"life": "a1", "text": "no seq"})
+    chronicle.on_token({"life": "a1", "seq": 0, "text": "\ud800 a lone surrogate"})
+    chronicle.on_token({"life": "a1", "seq": 1, "text": ["not", "text"]})
+    think(chronicle, "a1", range(2, 4))
+    assert chronicle.rejected == 3 and chronicle.pending == 0 and not chronicle.failing
+    assert chronicle.life("a1")["text"] == " w2 w3"
 
 
 def test_retention_keeps_the_newest_lives_and_never_reuses_a_number(tmp_path):
@@ -250,10 +305,10 @@ def test_jsonl_export_round_trips_every_life_and_awkward_text(chronicle):
     chronicle.on_birth(birth("a1"))
     for seq, text in enumerate(awkward):
         chronicle.on_token({"life": "a1", "seq": seq, "text": text})
-    chronicle.on_death("a1")
+    chronicle.on_death(died("a1"))
     chronicle.on_birth(birth("b2"))
     think(chronicle, "b2", range(store_module.READ_BATCH + 10))  # text spans several read batches
-    lines = "".join(chronicle.export_jsonl()).splitlines()
+    lines = "".join(render.export_jsonl(chronicle.lives_with_text())).splitlines()
     first, second = (json.loads(line) for line in lines)
     assert first["text"] == "".join(awkward) and first["cause"] == UNKNOWN and first["prompt"] == "You are."
     assert second["text"] == chronicle.life("b2")["text"] and second["alive"]
@@ -263,44 +318,58 @@ def test_text_export_has_a_header_and_the_text_of_each_life(chronicle):
     chronicle.on_birth(birth("a1"))
     think(chronicle, "a1", range(3))
     chronicle.on_vitals(vitals("a1", memory=int(0.99 * LIMIT)))
-    chronicle.on_death("a1")
-    text = "".join(chronicle.export_text())
+    chronicle.on_death(died("a1", PROBABLE_OOM))
+    text = "".join(render.export_text(chronicle.lives_with_text()))
     assert "=== Life 1 (a1) ===" in text
-    assert "cause of death: oom (vitals)" in text
+    assert "cause of death: probable oom (memory near its limit)" in text
     assert " w0 w1 w2" in text
 
 
-def test_cause_rules():
-    assert infer_cause(math.ceil(0.9 * LIMIT), LIMIT, None) == OOM
+def test_cause_rules_never_call_an_unannounced_end_more_than_a_probable_oom():
+    assert infer_cause(math.ceil(0.9 * LIMIT), LIMIT, None) == PROBABLE_OOM
     assert infer_cause(int(0.89 * LIMIT), LIMIT, None) == UNKNOWN
-    assert infer_cause(None, LIMIT, 16) == OOM
-    assert infer_cause(None, LIMIT, 100, tokens_after=90) == OOM
+    assert infer_cause(None, LIMIT, 16) == PROBABLE_OOM
+    assert infer_cause(None, LIMIT, 100, tokens_after=90) == PROBABLE_OOM
     assert infer_cause(None, LIMIT, 100, tokens_after=10) == UNKNOWN
     assert infer_cause(10**12, None, 0) == UNKNOWN
-    assert outranks("docker", "vitals") and outranks("docker", None) and outranks("vitals", "vitals")
-    assert not outranks("vitals", "docker")
+    assert OOM not in {infer_cause(m, LIMIT, t) for m in (0, LIMIT, 2 * LIMIT) for t in (None, 0, 10**6)}
+    # the outside witness outranks the mind, which outranks the display's inference; never the reverse
+    assert outranks(DOCKER, VITALS) and outranks(DOCKER, None) and outranks(VITALS, VITALS)
+    assert outranks(MIND, VITALS) and outranks(DOCKER, MIND) and outranks("the artist", MIND)
+    assert not outranks(VITALS, DOCKER) and not outranks(VITALS, MIND) and not outranks(MIND, DOCKER)
+
+
+def test_causes_in_words_say_how_they_are_known_and_repeat_nothing_else():
+    assert words(OOM, DOCKER) == "oom, confirmed by Docker"
+    assert words(OOM, MIND, detail="stall") == "oom (stall)"
+    assert words(PROBABLE_OOM, VITALS) == "probable oom (memory near its limit)"
+    assert words("stopped", MIND) == "stopped"
+    assert words("failed", MIND, exit_code=70) == "failed (exit 70)"
+    assert words("failed", MIND, exit_code=71, detail="hung") == "failed: hung (exit 71)"
+    assert words(UNKNOWN, VITALS) == words(None) == "unknown"
 
 
 def test_the_command_line_marks_a_death_reported_by_docker(chronicle, capsys):
     from display.chronicle.__main__ import main
 
     chronicle.on_birth(birth("a1", born_at=1000.0))
-    chronicle.on_death("a1")
+    chronicle.on_death(died("a1"))
     assert main(["record-cause", "--db", str(chronicle.path), "--at", "1200"]) == 0
     assert capsys.readouterr().out.strip() == "a1"
     assert (chronicle.lives()[0]["cause"], chronicle.lives()[0]["cause_source"]) == (OOM, "docker")
     assert main(["record-cause", "--db", str(chronicle.path), "--life", "nobody"]) == 1
 
 
-def test_tokens_after_a_broken_stream_resume_the_same_life_without_a_second_birth(chronicle):
-    # The display shows the same life again without announcing a birth: the death was not one.
+def test_a_resume_reopens_the_life_told_dead_and_its_tokens_go_on(chronicle):
+    # The display took the same life back after a broken stream: the death was not one.
     chronicle.on_birth(birth("a1"))
     think(chronicle, "a1", range(3))
-    chronicle.on_death("a1")
+    chronicle.on_death(died("a1"))
+    chronicle.on_resume("a1")
     think(chronicle, "a1", range(3, 5))
     [life] = chronicle.lives()
     assert life["alive"] and life["cause"] is None and life["tokens"] == 5
-    chronicle.on_death("a1")
+    chronicle.on_death(died("a1"))
     assert chronicle.lives()[0]["cause"] == UNKNOWN
 
 
@@ -337,8 +406,8 @@ def test_a_full_volume_costs_the_oldest_life_not_the_current_one(chronicle, capl
     pages = chronicle._conn.execute("PRAGMA page_count").fetchone()[0]
     chronicle._conn.execute(f"PRAGMA max_page_count = {pages}")
     think(chronicle, "now", range(400), word="n" * 40)  # never raises into the display
-    assert "not recorded" in caplog.text
+    assert "volume is full" in caplog.text
     assert [s["life"] for s in chronicle.lives()][-1] == "now"
     assert chronicle.life("old") is None  # given up to make room
-    text = chronicle.life("now")["text"]
-    assert " " + "n" * 40 + "399" in text  # the current life went on after the volume filled
+    # the current life went on after the volume filled, and lost nothing
+    assert chronicle.life("now")["text"] == "".join(f" {'n' * 40}{seq}" for seq in range(400))

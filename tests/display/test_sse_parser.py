@@ -1,5 +1,8 @@
 """The bounded SSE parser: chunking, line endings, over-long lines and bad bytes."""
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from display.core.sse import SSEParser
 
 
@@ -11,7 +14,7 @@ def feed_all(parser: SSEParser, data: bytes, size: int) -> list:
 
 
 def test_events_survive_any_chunking_and_line_ending():
-    raw = b": ping\r\nid: a:1\r\nevent: token\r\ndata: {\"x\": 1}\r\n\r\nevent: vitals\ndata: {}\n\n"
+    raw = b': ping\r\nid: a:1\r\nevent: token\r\ndata: {"x": 1}\r\n\r\nevent: vitals\ndata: {}\n\n'
     for size in (1, 2, 3, 7, 1000):
         events = feed_all(SSEParser(), raw, size)
         assert [(e.event, e.data, e.id) for e in events] == [("token", '{"x": 1}', "a:1"), ("vitals", "{}", "a:1")]
@@ -32,9 +35,6 @@ def test_invalid_utf8_marks_the_event_malformed():
 
 def test_comments_alone_dispatch_nothing():
     assert SSEParser().feed(b": ping\n\n: ping\n\n") == []
-
-
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
 
 @settings(max_examples=300, deadline=None)

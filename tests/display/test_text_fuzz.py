@@ -1,6 +1,7 @@
 """Fuzz: any unicode text through censor, font, pacing and layout yields well-formed frames."""
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from display.core.blocklist import Censor
 from display.core.font import to_cells

@@ -6,8 +6,9 @@ socket): on the mind container's ``oom`` event, run
     PYTHONPATH=services python -m display.chronicle record-cause --db /path/to/chronicle.db \\
         --cause oom --source docker --at <event time, Unix seconds>
 
-The life marked is the one named by ``--life``, or else the newest life born at or before ``--at``
-(default: now). Prints the life id marked, or nothing and exit status 1.
+The life marked is the one named by ``--life``, or else the life alive at ``--at`` (default: now):
+born by then and not yet dead (see ``mark_cause``); a mind killed before its birth reached the display
+matches none. Prints the life id marked, or nothing and exit status 1.
 """
 
 from __future__ import annotations

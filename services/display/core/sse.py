@@ -1,12 +1,18 @@
 """An incremental Server-Sent Events parser with a bound on line length (pure: bytes in, events out).
 
 httpx-sse reads whole lines with no limit; the display must survive a 10 MB line or invalid UTF-8
-without unbounded memory, so it parses the byte stream itself.
+without unbounded memory, so it parses the byte stream itself. An event id is sent back to the mind
+as the Last-Event-ID header of the next connection, so only short printable ASCII is taken: an event
+with any other id is marked malformed (and the last good id is kept).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+MAX_ID_CHARS = 128
+_SAFE_ID = re.compile(rf"[\x21-\x7e]{{1,{MAX_ID_CHARS}}}")  # printable ASCII, no spaces: a header value
 
 
 @dataclass(slots=True)
@@ -28,6 +34,7 @@ class SSEParser:
     _data_bytes: int = 0
     _id: str | None = None
     _malformed: bool = False
+    _bad_id: bool = False
     _pending_cr: bool = False
     dropped_lines: int = 0
 
@@ -99,15 +106,23 @@ class SSEParser:
         elif name == "event":
             self._event = value
         elif name == "id":
-            if "\x00" not in value:
+            if "\x00" in value:
+                pass  # the SSE specification ignores such an id
+            elif _SAFE_ID.fullmatch(value):
                 self._id = value
+            else:
+                self._bad_id = True
         return None  # retry and unknown fields are ignored
 
     def _dispatch(self) -> SSEEvent | None:
         if not self._data and not self._malformed and not self._event:
-            self._event = ""
+            self._event, self._bad_id = "", False
             return None
-        ev = SSEEvent(event=self._event or "message", data="\n".join(self._data), id=self._id,
-                      malformed=self._malformed)
-        self._event, self._data, self._data_bytes, self._malformed = "", [], 0, False
+        ev = SSEEvent(
+            event=self._event or "message",
+            data="\n".join(self._data),
+            id=self._id,
+            malformed=self._malformed or self._bad_id,
+        )
+        self._event, self._data, self._data_bytes, self._malformed, self._bad_id = "", [], 0, False, False
         return ev
