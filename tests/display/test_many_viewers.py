@@ -16,6 +16,7 @@ def test_two_hundred_viewers_connect_see_frames_and_vanish_without_a_trace(tmp_p
     async def crowd(url: str) -> list[int]:
         limits = httpx.Limits(max_connections=VIEWERS + 10)
         async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
             async def viewer() -> int:
                 frames = 0
                 async with client.stream("GET", url + "/frames") as response:
@@ -25,6 +26,7 @@ def test_two_hundred_viewers_connect_see_frames_and_vanish_without_a_trace(tmp_p
                             if frames == 3:  # a snapshot and two live frames, then it vanishes
                                 return frames
                 return frames
+
             return await asyncio.gather(*(viewer() for _ in range(VIEWERS)))
 
     with FakeMind(steady_life("m", 0.02)) as mind:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from display.core.font import mask
+from display.core.font import FULL, Font
 
 
 class Grid:
@@ -13,11 +13,12 @@ class Grid:
     is broken. When the bottom line is full the page scrolls up by one line.
     """
 
-    def __init__(self, rows: int, cols: int) -> None:
+    def __init__(self, rows: int, cols: int, font: Font = FULL) -> None:
         if rows < 1 or cols < 1:
             raise ValueError("a grid needs at least one row and one column")
         self.rows = rows
         self.cols = cols
+        self.font = font  # the wall's glyphs: what its panel can light
         self.clear()
 
     def clear(self) -> None:
@@ -75,6 +76,7 @@ class Grid:
 
     def masks(self) -> tuple[int, ...]:
         out: list[int] = []
+        mask = self.font.mask
         for line in self.lines:
             out.extend(mask(k) for k in line)
             out.extend((0,) * (self.cols - len(line)))

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import random
-from typing import Iterator, Literal
+from collections.abc import Iterator
+from typing import Literal
 
-from display.core.font import GLYPHS
+from display.core.font import FULL, Font
 from display.core.frame import Frame
 from display.core.layout import Grid
 
 DeathStyle = Literal["fade", "flatline"]
-FLAT = GLYPHS["-"]  # U and P: one middle bar per cell makes a line across the wall
 
 
 class Wall:
     """Owns the grid and the frame sequence number; every change yields one new Frame."""
 
-    def __init__(self, rows: int, cols: int) -> None:
-        self.grid = Grid(rows, cols)
+    def __init__(self, rows: int, cols: int, font: Font = FULL) -> None:
+        self.grid = Grid(rows, cols, font)
+        self.font = font
         self.rows = rows
         self.cols = cols
         self.seq = 0
@@ -82,11 +83,12 @@ class Wall:
     def _flatline(self, steps: int) -> Iterator[Frame]:
         # the line is drawn across the middle row from left to right, then holds
         middle = (self.rows - 1) // 2
+        flat = self.font.mask("-")  # U and P: one middle bar per cell makes a line across the wall
         steps = max(1, min(steps, self.cols))
         for s in range(1, steps + 1):
             upto = round(self.cols * s / steps)
             masks = [0] * (self.rows * self.cols)
             for c in range(upto):
-                masks[middle * self.cols + c] = FLAT
+                masks[middle * self.cols + c] = flat
             self._override = tuple(masks)
             yield self._make(self._override)

@@ -55,7 +55,8 @@ def mirror_router(hub: Hub, ping_s: float = 15.0) -> APIRouter:
             finally:
                 hub.leave(viewer)
 
-        return ViewerResponse(viewer, stream(), ping=ping_s,
-                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        return ViewerResponse(
+            viewer, stream(), ping=ping_s, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        )
 
     return router
