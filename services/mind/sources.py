@@ -1,14 +1,17 @@
 """Token sources: where the mind's thoughts come from. A source is blocking and single-threaded; the
 thinker calls it from its one worker thread."""
+
 from __future__ import annotations
 
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Protocol
 
+from mind.lifespan import Costs, Plan
 
 # The mind's exit codes (sysexits.h): a source that cannot start is a configuration error; anything
 # else that stops thinking is a software failure. Docker's restart policy applies to both.
@@ -23,7 +26,7 @@ class Background:
     def __init__(self, work: Callable[[], Any], name: str) -> None:
         self._work = work
         self._value: Any = None
-        self._error: Optional[BaseException] = None
+        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -61,19 +64,17 @@ class ContextInfo:
     prompt_tokens: int
     growth_step: int
     shifting: bool
-    base_bytes: Optional[int]
-    kv_bytes_per_token: Optional[float]
-    state_bytes_per_token: Optional[float]
-    growths: int
-    last_growth_pause_s: Optional[float]
-    max_growth_pause_s: Optional[float]
-    swa_state_bytes_per_token: float = 0.0  # sliding-window layers: their state stops at swa_window
-    swa_window: int = 0
-    kv_measured: bool = False
-    model_bytes: Optional[int] = None  # memory before the first context (weights + runtime)
-    old_context_coexists: bool = False  # during a growth the old and new contexts both exist
-    context_bytes_per_token: Optional[float] = None  # what a freshly made context costs per token ...
-    context_fixed_bytes: int = 0  # ... plus this, whatever its size  # kv_bytes_per_token comes from a real growth step, not the first estimate
+    growths: int = 0
+    last_growth_pause_s: float | None = None
+    max_growth_pause_s: float | None = None
+    costs: Costs | None = None  # what memory costs, once the source can tell
+    kv_measured: bool = False  # costs.kv_bytes_per_token comes from a real growth step, not a first estimate
+    model_bytes: int | None = None  # memory before the first context (weights + runtime)
+    growth_peaks: tuple[tuple[int, int, int], ...] = ()  # memory read at each growth's peak: (n_old, n_new, bytes)
+
+    def plan(self) -> Plan:
+        """The growth still ahead, from the current context."""
+        return Plan(self.n_ctx, self.growth_step, self.n_ctx_train, self.prompt_tokens)
 
 
 class TokenSource(Protocol):
@@ -89,6 +90,9 @@ class TokenSource(Protocol):
 
     def close(self) -> None: ...
 
+    # Optional: ``sense(text) -> int`` writes the system's readings into the context (the tokens it took);
+    # ``birth`` (mind.frames.Birth), ``frame`` (the filled frame), ``stops_refused``, ``sampling``.
+
 
 WORDISH = re.compile(r"\s*\S+")
 
@@ -103,11 +107,21 @@ class ScriptedSource:
     (start, step, trained length as configured); memory is whatever the cgroup says."""
 
     def __init__(
-        self, path: Path, *, rate: float = 0.0, n_ctx_start: int = 512, n_ctx_step: int = 512,
-        n_ctx_train: int = 32768, kv_bytes_per_token: int = 18432, base_bytes: Optional[int] = None,
-        clock=time.monotonic, sleep=time.sleep,
+        self,
+        path: Path,
+        *,
+        rate: float = 0.0,
+        n_ctx_start: int = 512,
+        n_ctx_step: int = 512,
+        n_ctx_train: int = 32768,
+        kv_bytes_per_token: int = 18432,
+        base_bytes: int | None = None,
+        clock=time.monotonic,
+        sleep=time.sleep,
+        birth: Any = None,
     ) -> None:
         self.path = Path(path)
+        self.birth = birth  # the frame drawn and the life counted (mind.frames.Birth); the script is the text
         self.name = f"scripted:{self.path.name}"
         self.rate = rate
         self.n_ctx = n_ctx_start
@@ -122,7 +136,7 @@ class ScriptedSource:
         self._n_past = 0
         self._growths = 0
         self._shifted = False
-        self._next_at: Optional[float] = None
+        self._next_at: float | None = None
 
     def load(self) -> None:
         try:
@@ -158,13 +172,26 @@ class ScriptedSource:
         self._n_past += 1
         return piece
 
+    def sense(self, text: str) -> int:
+        """The system's readings into the simulated context: they fill it like thoughts."""
+        n = len(wordish_tokens(text))
+        self._n_past += n
+        return n
+
     def info(self) -> ContextInfo:
+        kv = float(self.kv_bytes_per_token)
+        costs = None if self.base_bytes is None else Costs(self.base_bytes, kv, state_bytes_per_token=kv)
         return ContextInfo(
-            n_ctx=self.n_ctx, n_ctx_train=self.n_ctx_train, n_past=self._n_past, prompt_tokens=0,
-            growth_step=self.n_ctx_step, shifting=self._shifted,
-            base_bytes=self.base_bytes, kv_bytes_per_token=float(self.kv_bytes_per_token),
-            state_bytes_per_token=float(self.kv_bytes_per_token), growths=self._growths,
-            last_growth_pause_s=0.0 if self._growths else None, max_growth_pause_s=0.0 if self._growths else None,
+            n_ctx=self.n_ctx,
+            n_ctx_train=self.n_ctx_train,
+            n_past=self._n_past,
+            prompt_tokens=0,
+            growth_step=self.n_ctx_step,
+            shifting=self._shifted,
+            growths=self._growths,
+            last_growth_pause_s=0.0 if self._growths else None,
+            max_growth_pause_s=0.0 if self._growths else None,
+            costs=costs,
             kv_measured=True,
         )
 

@@ -14,7 +14,7 @@ def test_scripted_source_cycles_forever_without_gluing_words(script_file):
     src.load()
     n = len(wordish_tokens(script_file.read_text()))
     pieces = [src.next_piece() for _ in range(3 * n)]
-    assert pieces[:n] == pieces[n:2 * n]
+    assert pieces[:n] == pieces[n : 2 * n]
     assert pieces[0].startswith(b" ")
 
 

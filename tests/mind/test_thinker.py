@@ -3,7 +3,6 @@ import threading
 from mind.broadcast import Broadcaster
 from mind.sources import EX_CONFIG, ContextInfo, SourceError
 from mind.thinker import Thinker
-
 from mind_helpers import wait_until
 
 
@@ -25,7 +24,7 @@ class BytesSource:
         return self.pieces.pop(0)
 
     def info(self):
-        return ContextInfo(16, 16, 0, 0, 16, False, None, None, None, 0, None, None)
+        return ContextInfo(n_ctx=16, n_ctx_train=16, n_past=0, prompt_tokens=0, growth_step=16, shifting=False)
 
     def close(self):
         pass
@@ -43,8 +42,12 @@ def test_a_character_split_across_tokens_is_published_whole():
     src.done.wait(5)
     t.stop()
     texts = [e.data for e in tokens_of(b)]
-    assert texts == ['{"life":"life","seq":0,"text":" caf"}', '{"life":"life","seq":1,"text":"é"}',
-                     '{"life":"life","seq":2,"text":" "}', '{"life":"life","seq":3,"text":"— ok"}']
+    assert texts == [
+        '{"life":"life","seq":0,"text":" caf"}',
+        '{"life":"life","seq":1,"text":"é"}',
+        '{"life":"life","seq":2,"text":" "}',
+        '{"life":"life","seq":3,"text":"— ok"}',
+    ]
     assert t.tokens >= 5
 
 
