@@ -5,21 +5,24 @@ A resurrection lasts as long as the model load and everything before it. So ``py
 starts reading the weights first, then parses its settings, makes the source (which reads the prompt
 on its own thread) and only then imports FastAPI and uvicorn. llama.cpp's C calls release the GIL,
 so Python's start-up runs beside them. This module imports neither pydantic nor the web stack."""
+
 from __future__ import annotations
 
 import importlib.util
 import logging
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, Optional
+from typing import TYPE_CHECKING
 
-from .cgroup import CgroupMemory, rss_bytes
-from .modelfile import check_gguf
-from .sources import Background, ContextInfo, ScriptedSource, SourceError, TokenSource
+from mind.cgroup import CgroupMemory, rss_bytes
+from mind.frames import Birth, FrameError
+from mind.modelfile import check_gguf
+from mind.sources import Background, ContextInfo, ScriptedSource, SourceError, TokenSource
 
 if TYPE_CHECKING:
-    from .llama_source import ModelPreload
-    from .settings import MindSettings
+    from mind.llama.engine import ModelPreload
+    from mind.settings import MindSettings
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ def import_llama_bindings() -> None:
     importlib.import_module("llama_cpp.llama_cpp")
 
 
-def preload_model(environ: Mapping[str, str]) -> Optional[ModelPreload]:
+def preload_model(environ: Mapping[str, str]) -> ModelPreload | None:
     """Start reading the weights now. The settings are not parsed yet (pydantic alone takes longer than
     everything before the load), so this reads the two variables it needs from the environment as
     MindSettings would (names in any case, empty means unset); the source checks the guess against
@@ -47,44 +50,65 @@ def preload_model(environ: Mapping[str, str]) -> Optional[ModelPreload]:
         return None
     try:
         import_llama_bindings()
-        from .llama_source import ModelPreload
+        from mind.llama.engine import ModelPreload
 
         return ModelPreload(env.get("MIND_MODEL_PATH"))
-    except Exception:  # noqa: BLE001 - the source meets the same error again, once logging and settings are in place
+    except Exception:  # noqa: BLE001 - the source meets it again, once logging and settings are in place
         return None
 
 
-def make_memory_probe(memory: CgroupMemory) -> Callable[[], Optional[int]]:
+def make_memory_probe(memory: CgroupMemory) -> Callable[[], int | None]:
     """Memory as the kernel will judge it: the cgroup if there is one, else this process's RSS."""
 
-    def probe() -> Optional[int]:
+    def probe() -> int | None:
         value = memory.read().memory_bytes
         return value if value is not None else rss_bytes()
 
     return probe
 
 
-def make_source(settings: MindSettings, probe: Callable[[], Optional[int]],
-                preload: Optional[ModelPreload] = None) -> TokenSource:
+def begin_life(settings: MindSettings) -> Birth:
+    """This life's frame (the lottery's draw) and number. Raises SourceError: a frame that names a fact
+    the mind cannot fill is a configuration error, said at startup, never a guess on the wall."""
+    try:
+        return Birth.begin(
+            settings.prompt,
+            settings.senses,
+            settings.state_dir,
+            limit=lambda: CgroupMemory(settings.cgroup_root).read().limit_bytes,
+        )
+    except FrameError as exc:
+        raise SourceError(str(exc)) from exc
+
+
+def make_source(
+    settings: MindSettings, probe: Callable[[], int | None], preload: ModelPreload | None = None
+) -> TokenSource:
+    birth = begin_life(settings)
     if settings.source == "scripted":
         if preload is not None:
             preload.discard()
-        from .settings import PROMPTS_DIR  # already imported with the settings themselves
+        from mind.settings import PROMPTS_DIR  # already imported with the settings themselves
 
         path = Path(settings.script_path) if settings.script_path else PROMPTS_DIR / "transcript.txt"
         return ScriptedSource(
-            path, rate=settings.scripted_rate, n_ctx_start=settings.n_ctx_start, n_ctx_step=settings.n_ctx_step,
+            path,
+            rate=settings.scripted_rate,
+            n_ctx_start=settings.n_ctx_start,
+            n_ctx_step=settings.n_ctx_step,
             n_ctx_train=settings.n_ctx_max or settings.scripted_n_ctx_train,
-            kv_bytes_per_token=settings.scripted_kv_bytes_per_token, base_bytes=probe(),
+            kv_bytes_per_token=settings.scripted_kv_bytes_per_token,
+            base_bytes=probe(),
+            birth=birth,
         )
     if settings.model_path:
         check_gguf(Path(settings.model_path))  # fail fast, before llama_cpp is even imported
     try:
-        from .llama_source import LlamaSource  # lazy: the scripted source needs no llama_cpp
+        from mind.llama.source import LlamaSource  # lazy: the scripted source needs no llama_cpp
     except ImportError as exc:
         raise SourceError(f"llama-cpp-python is not installed: {exc}") from exc
 
-    return LlamaSource.from_settings(settings, probe, preload)
+    return LlamaSource.from_settings(settings, probe, preload, birth)
 
 
 class PreloadedSource:
@@ -117,3 +141,6 @@ class PreloadedSource:
     def close(self) -> None:
         self._load.wait()
         self.source.close()
+
+    def __getattr__(self, name: str):  # what else the source offers (its birth, frame, sense, ...)
+        return getattr(self.source, name)

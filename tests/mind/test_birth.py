@@ -1,5 +1,6 @@
 """A life's first second (mind.birth): the weights load before anything heavy is imported, the prompt is
 read while the web stack is imported, and failures end the life as they did before."""
+
 import subprocess
 import sys
 import threading
@@ -10,7 +11,6 @@ from mind.birth import PreloadedSource, preload_model
 from mind.broadcast import Broadcaster
 from mind.sources import EX_CONFIG, EX_SOFTWARE, ContextInfo, SourceError
 from mind.thinker import Thinker
-
 from mind_helpers import free_port, mind_env, wait_until
 
 # What `python -m mind` must not have imported when the model load starts (and numpy, jinja2: ever).
@@ -41,7 +41,7 @@ class GatedSource:
         return b" word"
 
     def info(self):
-        return ContextInfo(16, 16, 0, 0, 16, False, None, None, None, 0, None, None)
+        return ContextInfo(n_ctx=16, n_ctx_train=16, n_past=0, prompt_tokens=0, growth_step=16, shifting=False)
 
     def close(self):
         self.closed = True
@@ -62,8 +62,9 @@ def test_the_load_begins_at_construction_and_load_waits_for_it():
     assert src.closed
 
 
-@pytest.mark.parametrize("error, code", [(SourceError("model file not found"), EX_CONFIG),
-                                         (MemoryError("no room"), EX_SOFTWARE)])
+@pytest.mark.parametrize(
+    "error, code", [(SourceError("model file not found"), EX_CONFIG), (MemoryError("no room"), EX_SOFTWARE)]
+)
 def test_a_failed_preload_is_fatal_to_the_thinker_as_before(error, code):
     src = GatedSource(error)
     src.gate.set()
@@ -110,8 +111,9 @@ def run_probe(env_extra: dict, until: str, spy: str, timeout: float) -> str:
     )
     port = free_port()
     env = mind_env(MIND_PORT=str(port), MIND_HOST="127.0.0.1", **env_extra)
-    proc = subprocess.Popen([sys.executable, "-c", probe], env=env, cwd="/tmp", stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", probe], env=env, cwd="/tmp", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
@@ -125,8 +127,12 @@ def run_probe(env_extra: dict, until: str, spy: str, timeout: float) -> str:
 
 
 def test_python_m_mind_makes_the_source_load_before_importing_the_web_stack(script_file):
-    out = run_probe({"MIND_SOURCE": "scripted", "MIND_SCRIPT_PATH": str(script_file)},
-                    until="web surface ready", spy="web surface ready", timeout=60)
+    out = run_probe(
+        {"MIND_SOURCE": "scripted", "MIND_SCRIPT_PATH": str(script_file)},
+        until="web surface ready",
+        spy="web surface ready",
+        timeout=60,
+    )
     # The scripted source loads at once on its own thread: done before uvicorn and FastAPI were.
     assert "web surface ready; model loaded" in out, out
     assert "'fastapi'" in out.split("SPY web surface ready")[1].splitlines()[0], out

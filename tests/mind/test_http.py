@@ -1,5 +1,5 @@
 """The HTTP surface over a real uvicorn on 127.0.0.1, with the scripted source (no model)."""
-import json
+
 import socket
 import threading
 import time
@@ -8,25 +8,60 @@ import httpx
 import pytest
 
 from mind.app import create_app
+from mind.cgroup import CgroupMemory
+from mind.lifespan import Costs, Plan, predict_tokens_left
 from mind.settings import MindSettings
 from mind.sources import ScriptedSource
 from mind_helpers import read_events, serve, wait_until
 
-CONTRACT_VITALS = {"life", "born_at", "tokens", "tokens_per_s", "n_ctx", "n_ctx_train", "memory_bytes",
-                   "peak_memory_bytes", "limit_bytes", "limit_in_force", "tokens_left", "shifting"}
+CONTRACT_VITALS = {
+    "life",
+    "born_at",
+    "tokens",
+    "tokens_per_s",
+    "n_ctx",
+    "n_ctx_train",
+    "memory_bytes",
+    "peak_memory_bytes",
+    "limit_bytes",
+    "limit_in_force",
+    "tokens_left",
+    "shifting",
+    "cpu_seconds",
+    "cpu_joules",
+    "energy_model",
+    "words",
+    "senses",
+    "stops_refused",
+}
+BIRTH = {"life", "born_at", "model", "prompt", "limit_bytes", "life_number", "frame", "frame_sha256", "frame_text"}
+BIRTH |= {"sampler", "seed", "senses", "tokens_per_s_limit"}
 
 
 def settings(**kw):
-    base = dict(source="scripted", scripted_rate=200.0, vitals_interval_s=0.2, ping_s=1.0, n_ctx_start=32,
-                n_ctx_step=32, scripted_n_ctx_train=128)
+    base = dict(
+        source="scripted",
+        scripted_rate=200.0,
+        vitals_interval_s=0.2,
+        ping_s=1.0,
+        n_ctx_start=32,
+        n_ctx_step=32,
+        scripted_n_ctx_train=128,
+        tokens_per_s=0.0,  # the breath off: these tests want tokens fast
+    )
     base.update(kw)
     return MindSettings(**base)
 
 
 def app_with(script_file, **kw):
     s = settings(**kw)
-    src = ScriptedSource(script_file, rate=s.scripted_rate, n_ctx_start=s.n_ctx_start, n_ctx_step=s.n_ctx_step,
-                         n_ctx_train=s.scripted_n_ctx_train)
+    src = ScriptedSource(
+        script_file,
+        rate=s.scripted_rate,
+        n_ctx_start=s.n_ctx_start,
+        n_ctx_step=s.n_ctx_step,
+        n_ctx_train=s.scripted_n_ctx_train,
+    )
     return create_app(s, src, on_fatal=lambda code: None)
 
 
@@ -37,7 +72,7 @@ def test_stream_begins_with_birth_then_tokens_in_order(script_file):
     life = app.state.mind.life
     kind, eid, birth = events[0]
     assert kind == "birth" and eid == f"{life}:0"
-    assert set(birth) == {"life", "born_at", "model", "prompt", "limit_bytes"} and birth["life"] == life
+    assert set(birth) == BIRTH and birth["life"] == life
     tokens = [d for k, _, d in events[1:]]
     assert [t["seq"] for t in tokens] == list(range(len(tokens)))
     ids = [int(e[1].split(":")[1]) for e in events]
@@ -63,13 +98,50 @@ def test_resuming_with_last_event_id_gives_only_what_came_after(script_file):
 def test_vitals_event_and_endpoint_carry_the_contract_fields(script_file):
     app = app_with(script_file)
     with serve(app) as url:
-        (_, _, vitals), = read_events(url, 1, kinds=("vitals",))
+        ((_, _, vitals),) = read_events(url, 1, kinds=("vitals",))
         detail = httpx.get(url + "/vitals").json()
     assert set(vitals) == CONTRACT_VITALS
     assert CONTRACT_VITALS <= set(detail)
     assert vitals["memory_bytes"] > 0 and vitals["n_ctx"] >= 32 and vitals["n_ctx_train"] == 128
     assert vitals["tokens"] > 0 and vitals["life"] == app.state.mind.life
     assert vitals["limit_in_force"] == (vitals["limit_bytes"] is not None)
+    # the energy ledger: this life's CPU seconds, priced by the default board (Pi 4: 0.925 W per busy core)
+    assert vitals["energy_model"] == "pi4" and vitals["cpu_seconds"] > 0
+    assert vitals["cpu_joules"] == pytest.approx(vitals["cpu_seconds"] * 0.925, abs=0.002)
+    assert detail["cpu_source"] in ("cgroup", "process") and detail["board_joules"] > detail["cpu_joules"]
+
+
+def test_vitals_name_every_cost_of_the_memory_model_and_predict_from_them(script_file, tmp_path):
+    # A v2 memory cgroup of our own making: 100 MiB used of a 200 MiB limit.
+    for name, text in {
+        "cgroup.controllers": "memory",
+        "memory.current": str(100 << 20),
+        "memory.max": str(200 << 20),
+    }.items():
+        (tmp_path / name).write_text(text + "\n")
+    memory = CgroupMemory(tmp_path, proc_cgroup="0::/\n")
+    src = ScriptedSource(
+        script_file,
+        rate=50.0,
+        n_ctx_start=32,
+        n_ctx_step=32,
+        n_ctx_train=4096,
+        kv_bytes_per_token=1 << 16,
+        base_bytes=50 << 20,
+    )
+    app = create_app(
+        settings(scripted_n_ctx_train=4096, tokens_per_s=4.0), src, memory=memory, on_fatal=lambda code: None
+    )
+    with serve(app) as url:
+        wait_until(lambda: app.state.mind.thinker.state == "thinking")
+        detail = httpx.get(url + "/vitals").json()
+    costs = Costs.from_mapping(detail)  # what scripts/lifespan reads back from a saved /vitals
+    assert costs == Costs(base_bytes=50 << 20, kv_bytes_per_token=1 << 16, state_bytes_per_token=1 << 16)
+    plan = Plan(detail["n_ctx"], detail["growth_step"], detail["n_ctx_train"], detail["prompt_tokens"])
+    assert detail["limit_bytes"] == 200 << 20
+    assert detail["tokens_left"] == predict_tokens_left(costs, plan, 200 << 20, detail["tokens"]) > 0
+    # and in minutes at the breath's pace (4 tokens/s)
+    assert detail["minutes_left"] == round(detail["tokens_left"] / 4.0 / 60, 1)
 
 
 def test_context_grows_then_shifts_and_vitals_say_so(script_file):
@@ -103,16 +175,23 @@ def test_metrics_are_prometheus_text(script_file):
     lines = [line for line in r.text.splitlines() if line and not line.startswith("#")]
     values = dict(line.rsplit(" ", 1) for line in lines)
     assert float(values["mind_tokens_total"]) > 5
-    assert f'mind_life_info{{life="{app.state.mind.life}"}}' in values
-    assert all(name.replace("_", "").replace("{", "").isalnum() or "{" in name for name in values)
+    assert float(values["mind_cpu_seconds_total"]) > 0
+    assert float(values["mind_cpu_joules_total"]) == pytest.approx(
+        float(values["mind_cpu_seconds_total"]) * 0.925, abs=0.01
+    )
+    assert float(values["mind_born_at_seconds"]) == app.state.mind.vitals_detail()["born_at"]
+    assert all(name.replace("_", "").isalnum() for name in values)  # no labels: no series per life
+    assert app.state.mind.life not in r.text
 
 
 def test_many_subscribers_see_the_same_thoughts(script_file):
     app = app_with(script_file)
     results = [None] * 6
     with serve(app) as url:
+
         def reader(i):
             results[i] = read_events(url, 30, kinds=("token",), headers={"Last-Event-ID": f"{app.state.mind.life}:0"})
+
         threads = [threading.Thread(target=reader, args=(i,)) for i in range(6)]
         [t.start() for t in threads]
         [t.join(30) for t in threads]
@@ -164,3 +243,20 @@ def test_a_subscriber_left_behind_by_the_ring_is_disconnected_not_waited_for(scr
             assert mind.broadcaster.subscribers == 0
         finally:
             stuck.close()
+
+
+def test_a_last_event_id_this_life_never_sent_gets_the_birth_and_the_replay(script_file):
+    # Ahead of the newest event, or digits that are not ASCII ("²" made int() raise, "١٢" read as 12):
+    # an unknown id, so the client starts from the birth instead of waiting silently or failing.
+    app = app_with(script_file)
+    life = app.state.mind.life
+    with serve(app) as url:
+        wait_until(lambda: app.state.mind.thinker.seq >= 20)
+        for n in ("999999", "99999999999999999999999", "²", "١٢", "1٢"):
+            header = f"{life}:{n}".encode()  # as raw bytes: the server reads them as Latin-1
+            events = read_events(url, 3, headers={"Last-Event-ID": header}, kinds=("birth", "token"), timeout=5)
+            assert events[0][0] == "birth", n
+            assert [d["seq"] for _, _, d in events[1:]] == [0, 1], n
+        caught_up = f"{life}:{app.state.mind.broadcaster._n}"  # the newest id is known: resume after it
+        (event,) = read_events(url, 1, headers={"Last-Event-ID": caught_up}, kinds=("birth", "token"), timeout=5)
+    assert event[0] == "token" and int(event[1].split(":")[1]) > int(caught_up.split(":")[1])
