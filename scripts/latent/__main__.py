@@ -1,0 +1,7 @@
+"""``python -m latent``: the same as the ``latent`` command."""
+
+import sys
+
+from latent.cli import main
+
+sys.exit(main())
