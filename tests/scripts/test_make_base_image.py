@@ -1,5 +1,6 @@
 """scripts/make-base-image's clean-up, without debootstrap: it once ended a successful run with
 umount's exit code 32 (set -e inside the EXIT trap), and CI's first image build failed on it."""
+
 from __future__ import annotations
 
 import re
@@ -20,8 +21,10 @@ def cleanup_function() -> str:
 
 
 def run_with_cleanup(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
-    script = f"set -euo pipefail\nwork={tmp_path / 'work'}\nmkdir -p \"$work/rootfs/proc\"\n" \
-             f"{cleanup_function()}trap cleanup EXIT\n{body}\n"
+    script = (
+        f'set -euo pipefail\nwork={tmp_path / "work"}\nmkdir -p "$work/rootfs/proc"\n'
+        f"{cleanup_function()}trap cleanup EXIT\n{body}\n"
+    )
     return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
 
 
@@ -37,8 +40,10 @@ def test_a_failing_run_keeps_its_own_exit_code(tmp_path):
     assert not (tmp_path / "work").exists()
 
 
-@pytest.mark.skipif(subprocess.run(["id", "-u"], capture_output=True, text=True).stdout.strip() != "0",
-                    reason="mounting /proc needs root")
+@pytest.mark.skipif(
+    subprocess.run(["id", "-u"], capture_output=True, text=True).stdout.strip() != "0",
+    reason="mounting /proc needs root",
+)
 def test_a_mounted_proc_is_unmounted_before_anything_is_removed(tmp_path):
     r = run_with_cleanup(tmp_path, 'mount --bind /proc "$work/rootfs/proc"')
     assert r.returncode == 0, r.stderr
