@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Benchmark the chronicle's write path: cost of on_token, bytes written per token, file size.
 
-Usage: .venv/bin/python scripts/bench_chronicle.py [--tokens 20000] [--rate 40] [--paced 600] [--dir /tmp]
+Usage: .venv/bin/python scripts/bench_chronicle.py [--tokens 20000] [--rate 40] [--paced 600] [--judge 5000]
+       [--dir /tmp]
 
 - burst: --tokens tokens as fast as possible (the cost per token when the display catches up).
 - paced: --paced tokens at --rate tokens/s (the mind's pace), with the background checkpointer.
   Latency percentiles show what the event loop pays per token, including checkpoint stalls.
 - WAL bytes per token: frames appended per token (what the SD card is written per token before
   checkpoints), measured with the writer's own checkpoints off for that run.
+- judge: one finished life of --judge tokens (the transcript frame's words, over and over) judged by
+  display.core.judge, as the background thread does once a life is over.
 Results are printed to stdout. Run it on the target (a Pi's SD card) for the numbers that matter.
 """
 
@@ -21,7 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
 
-from display.chronicle import Chronicle  # noqa: E402
+from display.chronicle import Chronicle
+from display.core.causes import VITALS, Death
+
+FRAME = Path(__file__).resolve().parents[1] / "services" / "mind" / "prompts" / "transcript.txt"
 
 
 def born(chronicle: Chronicle, life: str) -> None:
@@ -31,8 +37,10 @@ def born(chronicle: Chronicle, life: str) -> None:
 def summary(name: str, lat: list[float]) -> str:
     lat = sorted(lat)
     n = len(lat)
-    return (f"{name}: {n} tokens, mean {sum(lat) / n * 1e6:.0f} us, median {lat[n // 2] * 1e6:.0f} us, "
-            f"p99 {lat[int(n * 0.99)] * 1e6:.0f} us, max {lat[-1] * 1e3:.1f} ms")
+    return (
+        f"{name}: {n} tokens, mean {sum(lat) / n * 1e6:.0f} us, median {lat[n // 2] * 1e6:.0f} us, "
+        f"p99 {lat[int(n * 0.99)] * 1e6:.0f} us, max {lat[-1] * 1e3:.1f} ms"
+    )
 
 
 def timed_tokens(chronicle: Chronicle, life: str, n: int, rate: float | None = None) -> list[float]:
@@ -52,6 +60,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=20000, help="tokens in the burst run")
     parser.add_argument("--rate", type=float, default=40.0, help="tokens/s in the paced run")
     parser.add_argument("--paced", type=int, default=600, help="tokens in the paced run")
+    parser.add_argument("--judge", type=int, default=5000, help="tokens of the life judged")
     parser.add_argument("--dir", type=Path, default=None, help="where to put the database (default: a temp dir)")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(dir=args.dir))
@@ -78,6 +87,17 @@ def main() -> None:
     lat = timed_tokens(paced, "paced", args.paced, args.rate)
     paced.close()
     print(summary(f"paced at {args.rate:g}/s", lat))
+
+    judged = Chronicle(base / "judge.db", keep_lives=100, max_bytes=0)
+    born(judged, "judged")
+    words = FRAME.read_text().split(" ")
+    for seq in range(args.judge):
+        judged.on_token({"life": "judged", "seq": seq, "text": words[seq % len(words)] + " "})
+    judged.on_death(Death("judged", "unknown", VITALS))
+    t = time.perf_counter()
+    judged._judged(judged.lives()[0]["number"])  # what the background thread does for it (but the write)
+    print(f"judge: a life of {args.judge} tokens judged in {(time.perf_counter() - t) * 1e3:.0f} ms")
+    judged.close()
 
 
 if __name__ == "__main__":

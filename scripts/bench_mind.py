@@ -8,10 +8,12 @@ Prints, as JSON lines:
     turns in one run, and their ratios (target: median >= 0.95);
   - the pause of thinking for one growth step at 2k tokens of context, and the memory per growth step.
 """
+
 from __future__ import annotations
 
 import argparse
 import ctypes
+import itertools
 import json
 import os
 import signal
@@ -22,16 +24,26 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
+
+import httpx
+import llama_cpp as L
+from httpx_sse import connect_sse
+
+from mind.lifespan import pad_ctx
+from mind.llama.engine import (
+    SamplerConfig,
+    build_sampler,
+    context_params,
+    llama_log_callback,
+    no_mmap_model_params,
+    tokenize,
+)
+from mind.llama.source import LlamaSource
+from mind.modelfile import resolve_model_path
+from mind.settings import MindSettings
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "services"))
-
-import httpx  # noqa: E402
-import llama_cpp as L  # noqa: E402
-from httpx_sse import connect_sse  # noqa: E402
-
-from mind.llama_source import _llama_log_callback, LlamaSource, SamplerConfig, build_sampler, context_params, pad_ctx, no_mmap_model_params, tokenize  # noqa: E402
-from mind.modelfile import resolve_model_path  # noqa: E402
-from mind.settings import MindSettings  # noqa: E402
 
 
 def rss() -> int:
@@ -42,14 +54,14 @@ class BareLoop:
     """The plainest loop llama-cpp-python allows: sample, detokenize, decode."""
 
     def __init__(self, model_path: Path, settings: MindSettings, n_ctx: int) -> None:
-        L.llama_log_set(_llama_log_callback, None)
+        L.llama_log_set(llama_log_callback, None)
         self.model = L.llama_model_load_from_file(str(model_path).encode(), no_mmap_model_params())
         self.vocab = L.llama_model_get_vocab(self.model)
         self.ctx = L.llama_init_from_model(self.model, context_params(n_ctx, settings.n_batch, settings.n_threads))
         self.sampler = build_sampler(self.vocab, SamplerConfig.from_settings(settings))
         prompt = tokenize(self.vocab, settings.prompt_text(), add_special=True, parse_special=False)
         for i in range(0, len(prompt), settings.n_batch):
-            chunk = prompt[i:i + settings.n_batch]
+            chunk = prompt[i : i + settings.n_batch]
             arr = (L.llama_token * len(chunk))(*chunk)  # must outlive the decode: the batch only points at it
             if L.llama_decode(self.ctx, L.llama_batch_get_one(arr, len(chunk))) != 0:
                 raise RuntimeError("prompt decode failed")
@@ -80,9 +92,17 @@ def compare(model_path: Path, settings: MindSettings, n_tokens: int, rounds: int
     bare = BareLoop(model_path, settings, n_ctx)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIND_")}
-    env.update(PYTHONPATH=str(ROOT / "services"), MIND_PORT=str(port), MIND_HOST="127.0.0.1",
-               MIND_MODEL_PATH=str(model_path), MIND_N_CTX_START=str(n_ctx), MIND_N_THREADS=str(settings.n_threads),
-               MIND_SEED=str(settings.seed), MIND_LOG_LEVEL="warning")
+    env.update(
+        PYTHONPATH=str(ROOT / "services"),
+        MIND_PORT=str(port),
+        MIND_HOST="127.0.0.1",
+        MIND_MODEL_PATH=str(model_path),
+        MIND_N_CTX_START=str(n_ctx),
+        MIND_N_THREADS=str(settings.n_threads),
+        MIND_SEED=str(settings.seed),
+        MIND_TOKENS_PER_S="0",  # as fast as it can: this measures speed
+        MIND_LOG_LEVEL="warning",
+    )
     proc = subprocess.Popen([sys.executable, "-m", "mind"], env=env, cwd="/tmp")
     results = []
     try:
@@ -113,8 +133,14 @@ def compare(model_path: Path, settings: MindSettings, n_tokens: int, rounds: int
                 # Skip the first token: it may have been waiting in the socket while the mind was stopped.
                 times = times[1:]
                 mind_rate = (len(times) - 1) / (times[-1] - times[0])
-                results.append({"round": r, "bare_tokens_per_s": round(bare_rate, 2),
-                                "mind_tokens_per_s": round(mind_rate, 2), "ratio": round(mind_rate / bare_rate, 3)})
+                results.append(
+                    {
+                        "round": r,
+                        "bare_tokens_per_s": round(bare_rate, 2),
+                        "mind_tokens_per_s": round(mind_rate, 2),
+                        "ratio": round(mind_rate / bare_rate, 3),
+                    }
+                )
                 print(json.dumps(results[-1]), flush=True)
     finally:
         proc.send_signal(signal.SIGCONT)
@@ -125,9 +151,18 @@ def compare(model_path: Path, settings: MindSettings, n_tokens: int, rounds: int
 
 def growth_at_2k(model_path: Path, settings: MindSettings) -> dict:
     """Think until a 2048-token context is full, then across two growth steps (takes a minute)."""
-    src = LlamaSource(model_path=str(model_path), prompt_text=settings.prompt_text(), use_chat=False, cue="",
-                      n_ctx_start=2048, n_ctx_step=512, n_ctx_max=0, n_threads=settings.n_threads,
-                      n_batch=settings.n_batch, sampling=SamplerConfig.from_settings(settings), probe=rss)
+    src = LlamaSource(
+        model_path=str(model_path),
+        prompt_text=settings.prompt_text(),
+        use_chat=False,
+        n_ctx_start=2048,
+        n_ctx_step=512,
+        n_ctx_max=0,
+        n_threads=settings.n_threads,
+        n_batch=settings.n_batch,
+        sampling=SamplerConfig.from_settings(settings),
+        probe=rss,
+    )
     src.load()
     if src.n_ctx != 2048:
         raise RuntimeError(f"prompt of {src.prompt_tokens} tokens does not fit 2048")
@@ -143,9 +178,9 @@ def growth_at_2k(model_path: Path, settings: MindSettings) -> dict:
         "context_before_first_growth": 2048,
         "prompt_tokens": info.prompt_tokens,
         "growth_pauses_ms": [round(p * 1000, 2) for p in src.growth_pauses],
-        "kv_bytes_per_token": info.kv_bytes_per_token,
-        "memory_per_512_step_bytes": [b - a for a, b in zip(memories, memories[1:])],
-        "state_bytes_per_token": info.state_bytes_per_token,
+        "kv_bytes_per_token": info.costs.kv_bytes_per_token,
+        "memory_per_512_step_bytes": [b - a for a, b in itertools.pairwise(memories)],
+        "state_bytes_per_token": info.costs.state_bytes_per_token,
     }
 
 
@@ -156,14 +191,24 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--skip-growth", action="store_true")
     args = parser.parse_args()
-    settings = MindSettings(seed=1234, **({"n_threads": args.threads} if args.threads else {}))
+    settings = MindSettings(seed=1234, tokens_per_s=0, **({"n_threads": args.threads} if args.threads else {}))
     model_path = resolve_model_path(settings.model_path)
     # Room for the prompt and every benchmark token in both: no growth while measuring speed.
     n_ctx = pad_ctx(400 + args.tokens * (args.rounds + 1))
     results = compare(model_path, settings, args.tokens, args.rounds, n_ctx)
     ratios = [r["ratio"] for r in results]
-    print(json.dumps({"median_ratio": round(statistics.median(ratios), 3), "ratios": ratios, "target": 0.95,
-                      "threads": settings.n_threads, "tokens_per_round": args.tokens}), flush=True)
+    print(
+        json.dumps(
+            {
+                "median_ratio": round(statistics.median(ratios), 3),
+                "ratios": ratios,
+                "target": 0.95,
+                "threads": settings.n_threads,
+                "tokens_per_round": args.tokens,
+            }
+        ),
+        flush=True,
+    )
     if not args.skip_growth:
         print(json.dumps({"growth_at_2k": growth_at_2k(model_path, settings)}), flush=True)
     return 0
