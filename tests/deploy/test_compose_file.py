@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.integration.stack import compose_command
+from tests.deploy.test_wall_settings import COMPOSES
+from tests.integration.stack import Stack, compose_command
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = [ROOT / "compose.yaml", ROOT / "compose.pi.yaml", ROOT / "compose.override.example.yaml"]
@@ -47,6 +50,18 @@ def test_the_mind_is_confined_and_dies_promptly():
     assert mind["healthcheck"]["start_period"]
 
 
+def test_the_mind_keeps_its_frame_cache_on_a_named_volume_its_image_prepares():
+    compose = load("compose.yaml")
+    assert "mind-state:/var/lib/mind" in compose["services"]["mind"]["volumes"]
+    assert "mind-state" in compose["volumes"]
+    assert "MIND_STATE_DIR" not in compose["services"]["mind"]["environment"]  # an empty value would override the image
+    dockerfile = (ROOT / "images" / "mind" / "Dockerfile").read_text()
+    assert re.search(r"^ENV (.*\\\n)*.*MIND_STATE_DIR=/var/lib/mind", dockerfile, re.M)
+    # a new named volume takes the owner of the directory it is mounted on: the mind's user
+    assert re.search(r"chown 10001:10001 /var/lib/mind", dockerfile)
+    assert re.findall(r"^USER (\S+)", dockerfile, re.M)[-1] == "10001:10001"
+
+
 def test_no_service_mounts_the_docker_socket_and_all_run_read_only():
     for name in ("compose.yaml", "compose.pi.yaml", "compose.override.example.yaml"):
         for service, spec in (load(name).get("services") or {}).items():
@@ -54,6 +69,16 @@ def test_no_service_mounts_the_docker_socket_and_all_run_read_only():
                 assert "docker.sock" not in str(volume), (name, service)
     for service in load("compose.yaml")["services"].values():
         assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
+
+
+def test_both_services_rotate_their_logs_in_bounded_files():
+    for name, service in load("compose.yaml")["services"].items():
+        logging = service.get("logging")
+        assert logging and logging["driver"] == "json-file", name  # Docker's default driver never rotates
+        size = re.fullmatch(r"(\d+)([kmg])", logging["options"]["max-size"])
+        assert size and int(logging["options"]["max-file"]) >= 1, name
+        bound = int(size.group(1)) * {"k": 2**10, "m": 2**20, "g": 2**30}[size.group(2)]
+        assert bound * int(logging["options"]["max-file"]) <= 100 * 2**20, name  # an SD card is small
 
 
 def test_images_run_as_a_non_root_user_from_a_selectable_base():
@@ -70,3 +95,37 @@ def test_compose_itself_accepts_the_files(files):
     args = [a for f in files for a in ("-f", f)]
     result = subprocess.run([*compose_command(), *args, "config", "-q"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def _config(compose: list[str], folder: Path, **env: str) -> dict:
+    clean = {
+        k: v for k, v in os.environ.items() if k not in ("COMPOSE_PROJECT_NAME", "CHRONICLE_VOLUME", "COMPOSE_FILE")
+    }
+    result = subprocess.run(
+        [*compose, "config"], cwd=folder, env={**clean, **env}, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+@pytest.mark.parametrize("version", sorted(COMPOSES))
+def test_the_chronicle_volume_is_named_for_the_installation_not_for_the_folder(version, tmp_path):
+    compose = COMPOSES[version]
+    if compose is None:
+        pytest.skip(f"{version} is not installed here")
+    names = []
+    for folder in ("latent-reflection", "a-new-clone"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(ROOT / "compose.yaml", tmp_path / folder / "compose.yaml")
+        names.append(_config(compose, tmp_path / folder)["volumes"]["chronicle"]["name"])
+    assert names == ["latent-reflection_chronicle"] * 2  # a re-clone finds the same past
+    # and a stack of the tests names its own
+    own = _config(compose, tmp_path / "a-new-clone", CHRONICLE_VOLUME="lrtest1_chronicle")
+    assert own["volumes"]["chronicle"]["name"] == "lrtest1_chronicle"
+
+
+def test_every_test_stack_keeps_a_chronicle_of_its_own():
+    # `down -v` ends every test stack: with the installation's volume name it would delete its past.
+    stack = Stack("lrtest42", {})
+    assert stack.env["COMPOSE_PROJECT_NAME"] == "lrtest42"
+    assert stack.env["CHRONICLE_VOLUME"] == "lrtest42_chronicle"

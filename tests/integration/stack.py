@@ -22,9 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def compose_command() -> list[str] | None:
     """Compose v2 where it exists (`docker compose`), else Debian's docker-compose 1.29."""
-    if shutil.which("docker") and subprocess.run(
-        ["docker", "compose", "version"], capture_output=True
-    ).returncode == 0:
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
         return ["docker", "compose"]
     if shutil.which("docker-compose"):
         return ["docker-compose"]
@@ -67,18 +65,20 @@ class EventLog:
     def _run(self) -> None:
         try:
             for ev in self._stream:
-                self.events.append(DockerEvent(
-                    at=ev.get("timeNano", 0) / 1e9 or float(ev.get("time", 0)),
-                    action=ev.get("Action") or ev.get("status", ""),
-                    attrs=(ev.get("Actor") or {}).get("Attributes", {}),
-                ))
-        except Exception:  # the stream closes when the test ends
+                self.events.append(
+                    DockerEvent(
+                        at=ev.get("timeNano", 0) / 1e9 or float(ev.get("time", 0)),
+                        action=ev.get("Action") or ev.get("status", ""),
+                        attrs=(ev.get("Actor") or {}).get("Attributes", {}),
+                    )
+                )
+        except Exception:  # noqa: BLE001 - the stream closes (any way it likes) when the test ends
             return
 
     def stop(self) -> None:
         try:
             self._stream.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - closing an already broken stream
             pass
 
     def deaths(self) -> list[tuple[DockerEvent, DockerEvent]]:
@@ -101,16 +101,23 @@ class Stack:
     def __init__(self, project: str, env: dict[str, str]):
         self.project = project
         self.mirror_port = free_port()
-        self.env = {**os.environ, "COMPOSE_PROJECT_NAME": project,
-                    "MIRROR_PORT": str(self.mirror_port), **env}
+        self.env = {
+            **os.environ,
+            "COMPOSE_PROJECT_NAME": project,
+            # a chronicle of its own: never the installation's (`down -v` removes it)
+            "CHRONICLE_VOLUME": f"{project}_chronicle",
+            "MIRROR_PORT": str(self.mirror_port),
+            **env,
+        }
         self.client = docker.from_env()
         self.base = f"http://127.0.0.1:{self.mirror_port}"
 
     def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         cmd = compose_command()
         assert cmd is not None, "no compose command"
-        return subprocess.run([*cmd, *args], cwd=ROOT, env=self.env, check=True, timeout=timeout,
-                              capture_output=True, text=True)
+        return subprocess.run(
+            [*cmd, *args], cwd=ROOT, env=self.env, check=True, timeout=timeout, capture_output=True, text=True
+        )
 
     def up(self) -> None:
         self.compose("up", "-d", "--no-build")
@@ -122,8 +129,10 @@ class Stack:
             pass
 
     def container(self, service: str):
-        found = self.client.containers.list(all=True, filters={
-            "label": [f"com.docker.compose.project={self.project}", f"com.docker.compose.service={service}"]})
+        found = self.client.containers.list(
+            all=True,
+            filters={"label": [f"com.docker.compose.project={self.project}", f"com.docker.compose.service={service}"]},
+        )
         assert found, f"no {service} container in project {self.project}"
         return found[0]
 
@@ -160,9 +169,17 @@ class Stack:
     def mind_vitals(self) -> dict:
         """The mind's GET /vitals, read inside its container (it has no port on the host)."""
         try:
-            out = self.container("mind").exec_run(["python", "-c", (
-                "import sys, urllib.request; "
-                "sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:8000/vitals', timeout=5).read().decode())")])
+            out = self.container("mind").exec_run(
+                [
+                    "python",
+                    "-c",
+                    (
+                        "import sys, urllib.request; "
+                        "sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:8000/vitals', timeout=5)"
+                        ".read().decode())"
+                    ),
+                ]
+            )
         except docker.errors.APIError:  # not running: between a death and its restart
             return {}
         return json.loads(out.output) if out.exit_code == 0 else {}
@@ -170,14 +187,26 @@ class Stack:
     def measured_costs(self, timeout_s: float = 300) -> dict:
         """The mind's vitals once it has measured its base memory and what a token of context costs
         (at its first growth step)."""
+
         def measured():
             v = self.mind_vitals()
             return v if v.get("growths", 0) >= 1 and v.get("base_bytes") and v.get("kv_bytes_per_token") else None
+
         return wait_for(measured, timeout_s, "the mind to measure its memory costs")
 
-    def set_mind_limit(self, limit: int) -> None:
-        """A live limit change (docker update), swap limited to the same value."""
-        self.container("mind").update(mem_limit=limit, memswap_limit=limit)
+    def set_mind_limit(self, limit: int, timeout_s: float = 20) -> None:
+        """A live limit change (docker update), swap limited to the same value. cgroup v1 refuses a limit
+        below the usage it cannot reclaim at once (the frame cache's dirty pages, until written back):
+        tried again until it takes."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self.container("mind").update(mem_limit=limit, memswap_limit=limit)
+                return
+            except docker.errors.APIError as e:
+                if "unable to set memory limit" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def mind_logs(self) -> str:
         return self.container("mind").logs().decode("utf-8", "replace")

@@ -30,7 +30,7 @@ def stack(engine):
     build_images()
     # one thread: two cores are shared with the display and the test; ggml threads that wait for a
     # busy core spin, and two of them on a loaded machine think ten times slower
-    env = {"MIND_MEMORY_LIMIT": str(START_LIMIT), "MIND_N_THREADS": "1"}
+    env = {"MIND_MEMORY_LIMIT": str(START_LIMIT), "MIND_N_THREADS": "1", "MIND_TOKENS_PER_S": "0"}
     with running_stack(engine, "lrtest", env, "life_cycle_mind.log") as s:
         costs = s.measured_costs()
         s.limit_a = costs["base_bytes"] + HEADROOM_A
@@ -48,6 +48,7 @@ def test_the_mirror_and_the_mind_come_up_and_it_thinks(stack):
     def thinking():
         lives = stack.lives()
         return lives and lives[-1]["tokens"] >= 50 and lives
+
     lives = wait_for(thinking, 300, "the first life to think 50 tokens")
     text = stack.get(f"/chronicle/lives/{lives[-1]['life']}").json()["text"]
     assert len(text.split()) >= 20, text
@@ -70,20 +71,23 @@ def test_both_containers_are_confined_and_the_mind_has_no_route_out(stack):
     # ones (Debian's 20.10 here) add one but drop at the host everything leaving the bridge for another
     # subnet (moby/moby#47145). Checked without sending a packet anywhere.
     mind = stack.container("mind")
-    networks = [stack.client.networks.get(n["NetworkID"])
-                for n in mind.attrs["NetworkSettings"]["Networks"].values()]
+    networks = [stack.client.networks.get(n["NetworkID"]) for n in mind.attrs["NetworkSettings"]["Networks"].values()]
     assert networks and all(n.attrs["Internal"] is True for n in networks)
     routes = mind.exec_run(["cat", "/proc/net/route"]).output.decode().splitlines()[1:]
     assert routes, "no routing table read"
     if any(line.split()[1] == "00000000" for line in routes):
-        rules = subprocess.run(["iptables", "-S", "DOCKER-ISOLATION-STAGE-1"], capture_output=True,
-                               text=True, check=True).stdout.splitlines()
+        rules = subprocess.run(
+            ["iptables", "-S", "DOCKER-ISOLATION-STAGE-1"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
         for net in networks:
             subnet = net.attrs["IPAM"]["Config"][0]["Subnet"]
             bridge = "br-" + net.id[:12]
             drops = [r.split() for r in rules if r.endswith("-j DROP")]
-            assert any(["-i", bridge] in (r[i:i + 2] for i in range(len(r)))
-                       and ["!", "-d", subnet] in (r[i:i + 3] for i in range(len(r))) for r in drops), rules
+            assert any(
+                ["-i", bridge] in (r[i : i + 2] for i in range(len(r)))
+                and ["!", "-d", subnet] in (r[i : i + 3] for i in range(len(r)))
+                for r in drops
+            ), rules
 
 
 def test_its_memory_rises_as_it_thinks(stack):
@@ -98,19 +102,18 @@ def test_its_memory_rises_as_it_thinks(stack):
     assert len(samples) >= 10
     # Growth steps add context memory. A death in the window drops usage back to the base, so add up
     # the rises between samples instead of comparing the first and the last.
-    rises = [b - a for a, b in zip(samples, samples[1:])]
+    rises = [b - a for a, b in zip(samples, samples[1:], strict=False)]
     assert sum(r for r in rises if r > 0) > 8 * 2**20, samples
 
 
 def test_the_kernel_kills_it_and_docker_brings_it_back_three_times(stack):
     events = stack.events
-    wait_for(lambda: len(events.deaths()) >= DEATHS_AT_A, LIFE_TIMEOUT_S * DEATHS_AT_A,
-             f"{DEATHS_AT_A} OOM deaths")
+    wait_for(lambda: len(events.deaths()) >= DEATHS_AT_A, LIFE_TIMEOUT_S * DEATHS_AT_A, f"{DEATHS_AT_A} OOM deaths")
     for oom, die in events.deaths()[:DEATHS_AT_A]:
         assert die.attrs.get("exitCode") == "137", die.attrs
         assert 0 <= die.at - oom.at < 5
         # Docker's restart policy, not us, brings it back
-        wait_for(lambda: events.first_after("start", die.at), 90, "Docker to restart the mind", every=0.2)
+        wait_for(lambda at=die.at: events.first_after("start", at), 90, "Docker to restart the mind", every=0.2)
     state = stack.container("mind").attrs
     assert state["RestartCount"] >= DEATHS_AT_A
     assert state["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
@@ -119,14 +122,17 @@ def test_the_kernel_kills_it_and_docker_brings_it_back_three_times(stack):
 def test_the_display_survives_counts_every_life_and_the_mirror_shows_it(stack):
     display = stack.container("display")
     assert display.attrs["RestartCount"] == 0
+
     def all_recorded():
         lives = stack.lives()
-        dead = [l for l in lives if l.get("died_at")]
+        dead = [r for r in lives if r.get("died_at")]
         return len(lives) >= DEATHS_AT_A + 1 and len(dead) >= DEATHS_AT_A and lives
+
     lives = wait_for(all_recorded, 120, "the chronicle to hold every life")
-    dead = [l for l in lives if l.get("died_at")]
-    assert all(l["cause"] == "oom" for l in dead[:DEATHS_AT_A]), dead
-    assert all(l["limit_bytes"] == stack.limit_a for l in dead[:DEATHS_AT_A]), dead
+    dead = [r for r in lives if r.get("died_at")]
+    # unannounced ends at the limit, not confirmed by Docker here (scripts/lives --follow does that)
+    assert all(r["cause"] == "probable oom" for r in dead[:DEATHS_AT_A]), dead
+    assert all(r["limit_bytes"] == stack.limit_a for r in dead[:DEATHS_AT_A]), dead
     status = stack.mirror_status()
     assert status["life_number"] >= DEATHS_AT_A + 1
     assert status["life"] == lives[-1]["life"]
@@ -135,14 +141,17 @@ def test_the_display_survives_counts_every_life_and_the_mirror_shows_it(stack):
 def test_a_larger_limit_set_live_makes_lives_longer(stack):
     stack.set_mind_limit(stack.limit_b)
     changed_at = time.time()
+
     def lives_at_b():
         lives = stack.lives()
-        at_b = [l for l in lives if l.get("died_at") and l["born_at"] > changed_at
-                and l["limit_bytes"] == stack.limit_b]
+        at_b = [
+            r for r in lives if r.get("died_at") and r["born_at"] > changed_at and r["limit_bytes"] == stack.limit_b
+        ]
         return len(at_b) >= DEATHS_AT_B and lives
+
     lives = wait_for(lives_at_b, LIFE_TIMEOUT_S * (DEATHS_AT_B + 1), f"{DEATHS_AT_B} lives at the larger limit")
-    at_a = [l["tokens"] for l in lives if l.get("died_at") and l["limit_bytes"] == stack.limit_a]
-    at_b = [l["tokens"] for l in lives if l.get("died_at") and l["limit_bytes"] == stack.limit_b]
+    at_a = [r["tokens"] for r in lives if r.get("died_at") and r["limit_bytes"] == stack.limit_a]
+    at_b = [r["tokens"] for r in lives if r.get("died_at") and r["limit_bytes"] == stack.limit_b]
     # 32 MiB more is ~700 tokens more (see HEADROOM_A); ask for at least half of that
     assert statistics.median(at_b) > statistics.median(at_a) + 350, (at_a, at_b)
     record = {"limit_a": stack.limit_a, "limit_b": stack.limit_b, "tokens_at_a": at_a, "tokens_at_b": at_b}
