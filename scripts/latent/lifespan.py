@@ -33,7 +33,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -519,6 +519,20 @@ def run_life(
         if counter.first_at and counter.last_at and counter.last_at > counter.first_at:
             rec.thinking_s = round(counter.last_at - counter.first_at, 2)
             rec.tokens_per_s = round((counter.tokens - 1) / rec.thinking_s, 2)
+    predict_life(rec, options.context, limit, own, first, fallback)
+    return rec
+
+
+def predict_life(
+    rec: LifeRecord,
+    context: ContextSettings,
+    limit: int,
+    own: dict | None,
+    first: dict | None,
+    fallback: Measurement | None,
+) -> None:
+    """Fill ``rec``'s predictions, from the life's latest (``own``) and first self-measurements and from
+    the saved one (``fallback``, a `predict` run's), and judge the life against them."""
     measured = None
     if own is not None:
         measured, rec.predicted_from = Measurement.from_vitals(own), "own vitals"
@@ -527,20 +541,25 @@ def run_life(
     try:
         if measured is not None:
             rec.costs = measured.as_json()
-            rec.predicted_tokens = predict(measured, options.context, limit).tokens_at_death
+            rec.predicted_tokens = predict(measured, context, limit).tokens_at_death
         if first is not None and first is not own:
             first_measured = Measurement.from_vitals(first)
-            rec.predicted_tokens_first = predict(first_measured, options.context, limit).tokens_at_death
+            rec.predicted_tokens_first = predict(first_measured, context, limit).tokens_at_death
         else:
             rec.predicted_tokens_first = rec.predicted_tokens
         if fallback is not None:
-            saved = predict(fallback, options.context, limit)
+            # The frame states the limit, so a life's frame is a few tokens longer or shorter than the
+            # unlimited measuring run's, and its death, at a context growth, as many tokens thought
+            # earlier or later: the saved costs, with this life's own frame length.
+            life_vitals = own or first
+            if life_vitals is not None and life_vitals.get("prompt_tokens") is not None:
+                fallback = replace(fallback, prompt_tokens=int(life_vitals["prompt_tokens"]))
+            saved = predict(fallback, context, limit)
             rec.predicted_tokens_saved = saved.tokens_at_death
             rec.predicted_low_saved, rec.predicted_high_saved = saved.tokens_low, saved.tokens_high
     except LifespanError as exc:
         rec.note = (rec.note + " " + str(exc)).strip()
     rec.judge()
-    return rec
 
 
 PACE_QUERY = (

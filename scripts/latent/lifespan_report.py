@@ -9,15 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
 from latent import CliError
-from mind.lifespan import (
-    PREPARE_LEAD,
-    ContextSettings,
-    Costs,
-    Plan,
-    growth_steps,
-    margin_from_peaks,
-    predict_death,
-)
+from mind.lifespan import ContextSettings, Costs, Plan, growth_steps, margin_from_peaks, predict_death
 from mind.sizes import format_size
 
 
@@ -319,13 +311,10 @@ class LifeRecord:
 
 
 def within_bound(real: int, predicted: int, growth_step: int) -> bool:
-    """A prediction holds when the real death is within 5 % or one growth of it, whichever is larger,
-    and never more than one growth early (a life cut short is worse than a long one). A growth is its
-    step and the PREPARE_LEAD tokens over which the next context is made: a death anywhere in them is
-    a death at that growth (seen on CI: one growth early, 6 tokens into the making)."""
-    growth = growth_step + PREPARE_LEAD
-    tolerance = max(0.05 * predicted, growth)
-    return abs(real - predicted) <= tolerance and real >= predicted - growth
+    """A prediction holds when the real death is within 5 % or one growth step of it, whichever is
+    larger, and never more than one growth step early (a life cut short is worse than a long one)."""
+    tolerance = max(0.05 * predicted, growth_step)
+    return abs(real - predicted) <= tolerance and real >= predicted - growth_step
 
 
 def calibration_table(records: Sequence[LifeRecord]) -> str:

@@ -384,8 +384,7 @@ def test_the_margin_brings_the_prediction_earlier(capsys, tmp_path):
     [
         (3000, 3000, True),
         (3256, 3000, True),  # one growth step late: 256 > 5 % of 3000
-        (2744, 3000, True),  # one growth step early
-        (2712, 3000, True),  # one growth early, killed as the next context began to be made: the most allowed
+        (2744, 3000, True),  # one growth step early: the most the bound allows
         (2700, 3000, False),  # more than one step early
         (3300, 3000, False),  # more than a step and more than 5 % late
         (10400, 10000, True),  # 5 % of a long life is more than a step late...
@@ -412,6 +411,31 @@ def test_calibration_judges_each_life_against_the_prior_prediction():
     r.predicted_tokens_saved = None  # without a prior prediction, the life's own is judged
     r.judge()
     assert r.held is True
+
+
+def test_a_life_is_judged_with_its_own_frame_length_which_states_its_limit():
+    """The frame states the limit, so a life under a limit reads a frame a few tokens longer or shorter
+    than the unlimited `predict` run did, and every death, which comes at a context growth, moves by
+    as many tokens thought. CI: a death at the 1280 growth of a 251-token frame (1029 tokens) against a
+    prediction at the 1536 growth from a 245-token one (1291): 262 tokens, one step and 6 over."""
+    saved = report.Measurement.from_vitals({**VITALS, "prompt_tokens": 245})
+    own = {**VITALS, "prompt_tokens": 251}
+    limit = 480 * MiB
+    context = ContextSettings()
+    at_own_length = ls.predict(report.Measurement.from_vitals({**VITALS, "prompt_tokens": 251}), context, limit)
+    at_saved_length = ls.predict(saved, context, limit)
+    assert at_saved_length.tokens_at_death - at_own_length.tokens_at_death == 6
+    rec = report.LifeRecord(limit_bytes=limit, attempt=1, cause="oom", growth_step=256)
+    rec.tokens_at_death = at_own_length.tokens_at_death - 256  # one growth early
+    ls.predict_life(rec, context, limit, own=own, first=own, fallback=saved)
+    assert rec.predicted_tokens_saved == at_own_length.tokens_at_death
+    assert rec.held is True
+    # judged with the measuring run's frame length, the same death would be 6 tokens past the bound
+    assert not report.within_bound(rec.tokens_at_death, at_saved_length.tokens_at_death, 256)
+    # a life that died before measuring itself is judged with the saved frame length, as it is
+    rec2 = report.LifeRecord(limit_bytes=limit, attempt=1, cause="oom", growth_step=256, tokens_at_death=0)
+    ls.predict_life(rec2, context, limit, own=None, first=None, fallback=saved)
+    assert rec2.predicted_tokens_saved == at_saved_length.tokens_at_death
 
 
 class _FakeMind:
