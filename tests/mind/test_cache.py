@@ -245,14 +245,32 @@ def test_the_plan_ends_a_batch_before_every_number():
     assert restore_point(ta, read_plan(ends(a), 64), tb, read_plan(ends(b), 64)) == len("the frame\n")
 
 
+def test_a_last_batch_that_begins_with_a_number_is_read_whole():
+    # the shipped frames end "life number {life}. I": what follows the number is read with it, in one
+    # forward pass, not as a batch and then the last token alone
+    text = "the frame\nlife 12. I"
+    assert read_plan(ends(text), 64, digits(text)) == [0, 10, 15, 20]
+    # so the same frame at the next birth restores up to its number, not to its last token
+    t = [ord(c) for c in text]
+    plan = read_plan(ends(text), 64, digits(text))
+    assert restore_point(t, plan, t, plan) == len("the frame\nlife ")
+    # a last batch that begins elsewhere (a line, n_batch) leaves the last token alone, as before
+    for text, n_batch in (("the frame\nlife is here", 64), ("the frame\nlife 12 and more words", 5)):
+        assert read_plan(ends(text), n_batch, digits(text))[-2:] == [len(text) - 1, len(text)]
+
+
 def test_the_plan_of_a_frame_begins_with_the_plan_of_any_frame_it_begins_with():
     # what makes a restored prefix exact: a batch boundary is decided by the tokens before it
     text = "line one\nline 22 is longer\nthe 3rd line"
     full = read_plan(ends(text), 5, digits(text))
     for cut in range(2, len(text)):
         part = read_plan(ends(text[:cut]), 5, digits(text[:cut]))
-        assert part[-2:] == [cut - 1, cut]  # the forced ends of the shorter frame ...
-        assert part[:-2] == [b for b in full if b < cut - 1]  # ... and before them, the same batches
+        # the forced ends of the shorter frame (its last token alone, unless its last batch begins
+        # with a number) ...
+        forced = [cut] if part[-2] < cut - 1 and digits(text[:cut])[part[-2]] else [cut - 1, cut]
+        assert part[-len(forced) :] == forced
+        # ... and before them, the same batches
+        assert part[: -len(forced)] == [b for b in full if b < part[-len(forced)] and b < cut - 1]
 
 
 def test_a_frame_that_differs_in_its_last_line_restores_every_line_before_it():

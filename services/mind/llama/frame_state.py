@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 KIND = "frame-state"
 LAST_KIND = "frame-last"  # the previous birth's frame (tokens only), to tell a lasting change
-PLAN_VERSION = 2  # raise when read_plan changes: entries read another way are never restored
+PLAN_VERSION = 3  # raise when read_plan changes: entries read another way are never restored
 
 
 # -- the plan: pure, on token lists ----------------------------------------------------------------
@@ -57,8 +57,11 @@ def read_plan(line_ends: Sequence[bool], n_batch: int, number_starts: Sequence[b
     whose i-th token ends a line if ``line_ends[i]`` (and begins a number if ``number_starts[i]``). A
     batch ends after every token that ends a line, before every token that begins a number (the life's
     own number: the cache restores the line up to it) and after ``n_batch`` tokens; the last token is a
-    batch of its own. Each boundary is decided by the tokens up to the one after it, so the plan of a
-    frame begins with the plan of any frame it begins with."""
+    batch of its own (a frame the same at every birth restores all but it), unless the last batch begins
+    with a number: a frame that ends with the life's number and a few words differs from the cached one
+    there at every birth, and reading that tail in one batch saves a forward pass (about 19 ms here) of
+    every resurrection. Each boundary before the last batch is decided by the tokens up to the one after
+    it, so the plan of a frame begins with the plan of any frame it begins with."""
     n = len(line_ends)
     starts = list(number_starts) + [False] * (n - len(number_starts))
     bounds, start = [0], 0
@@ -66,7 +69,7 @@ def read_plan(line_ends: Sequence[bool], n_batch: int, number_starts: Sequence[b
         if line_ends[i] or starts[i + 1] or i + 1 - start >= n_batch:
             start = i + 1
             bounds.append(start)
-    if start < n - 1:
+    if start < n - 1 and not starts[start]:
         bounds.append(n - 1)
     if n:
         bounds.append(n)
