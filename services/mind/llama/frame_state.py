@@ -59,7 +59,7 @@ def read_plan(line_ends: Sequence[bool], n_batch: int, number_starts: Sequence[b
     own number: the cache restores the line up to it) and after ``n_batch`` tokens; the last token is a
     batch of its own (a frame the same at every birth restores all but it), unless the last batch begins
     with a number: a frame that ends with the life's number and a few words differs from the cached one
-    there at every birth, and reading that tail in one batch saves a forward pass (about 19 ms here) of
+    there at every birth, and reading that tail in one batch saves a forward pass (19–22 ms here) of
     every resurrection. Each boundary before the last batch is decided by the tokens up to the one after
     it, so the plan of a frame begins with the plan of any frame it begins with."""
     n = len(line_ends)
