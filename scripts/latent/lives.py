@@ -70,12 +70,10 @@ def show_docker(mind) -> None:
         print("  WARNING: no memory limit in force: the mind will never die. Run latent check-host.")
 
 
-def record_oom(client, project, at: float) -> str:
-    """Mark the life alive at `at` as OOM-killed, confirmed by Docker, inside the display container."""
-    found = client.containers.list(filters=service_filter(project, "display"))
-    if not found:
-        return "(no display running: not recorded)"
-    code, out = found[0].exec_run(
+def confirm_oom(display, at: float) -> str | None:
+    """Mark the life alive at `at` as OOM-killed, confirmed by Docker, inside the ``display`` container:
+    that life's id, or None when no life was alive then."""
+    code, out = display.exec_run(
         [
             "python",
             "-m",
@@ -91,7 +89,16 @@ def record_oom(client, project, at: float) -> str:
             f"{at:.3f}",
         ]
     )
-    return f"recorded for life {out.decode().strip()}" if code == 0 else "(no life to record it for)"
+    return out.decode().strip() if code == 0 else None
+
+
+def record_oom(client, project, at: float) -> str:
+    """Mark the life alive at `at` as OOM-killed, confirmed by Docker, in the running display."""
+    found = client.containers.list(filters=service_filter(project, "display"))
+    if not found:
+        return "(no display running: not recorded)"
+    life = confirm_oom(found[0], at)
+    return f"recorded for life {life}" if life is not None else "(no life to record it for)"
 
 
 def follow(client, project, mind) -> None:

@@ -11,6 +11,8 @@ from collections import defaultdict
 
 import pytest
 
+from latent.lives import confirm_oom
+
 from .stack import Stack, build_images, running_stack, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.soak, pytest.mark.timeout(3600)]
@@ -127,27 +129,12 @@ def test_fifty_deaths_in_a_row(soak_stack):
         assert abs(life["tokens"] - len(theirs)) <= KILL_SKEW_TOKENS, (life, len(theirs))
 
     # Every death was the kernel's: Docker confirms the ones its oom event matches to a life alive at
-    # that moment (as scripts/lives --follow does); nothing is ever called anything but an OOM.
+    # that moment (with scripts/lives --follow's own call); nothing is ever called anything but an OOM.
     marked = []
     for oom, _ in deaths:
-        code, out = display.exec_run(
-            [
-                "python",
-                "-m",
-                "display.chronicle",
-                "record-cause",
-                "--db",
-                "/data/chronicle.sqlite3",
-                "--cause",
-                "oom",
-                "--source",
-                "docker",
-                "--at",
-                f"{oom.at:.3f}",
-            ]
-        )
-        if code == 0:
-            marked.append(out.decode().strip())
+        life = confirm_oom(display, oom.at)
+        if life is not None:
+            marked.append(life)
     assert len(marked) == len(set(marked)), "one oom event matched to two lives, or two to one"
     assert len(marked) >= len(deaths) - 1, (len(marked), len(deaths))
     causes = {(r["cause"], r["cause_source"]) for r in s.lives() if r["died_at"]}
