@@ -128,16 +128,7 @@ def measure(client, image: str | None, deaths: int, headroom_mib: int, name: str
         events = EventLog(client, mind.id)
         events.start(since=time.time() - 5)
         stack.wait_http("/health", 120)
-        limit = stack.measured_costs()["base_bytes"] + headroom_mib * 2**20
-        for attempt in range(50):
-            try:
-                stack.set_mind_limit(limit)
-                break
-            except docker.errors.APIError:
-                # below the mind's usage for a moment (a larger context made beside the current one)
-                if attempt == 49:
-                    raise
-                time.sleep(0.2)
+        stack.restart_mind_with_limit(stack.measured_costs()["base_bytes"] + headroom_mib * 2**20)
         counters = DisplayCounters(stack.base)
         for i in range(warmup + deaths):
             wait_for(lambda i=i: len(events.deaths()) > i, 600, f"death {i + 1}", every=0.05)

@@ -880,6 +880,10 @@ def find_mind_container(client, name: str | None, project: Path | None = None):
     return found[0]
 
 
+# runc's refusal on cgroup v1: "unable to set memory limit to N (current usage: M, peak usage: P)"
+USAGE_REFUSED = re.compile(r"unable to set memory limit to \d+ \(current usage: (\d+)")
+
+
 def cmd_set_limit(args, progress: Progress | None = None) -> int:
     limit = parse_size(args.limit)
     client = docker_client()
@@ -893,8 +897,15 @@ def cmd_set_limit(args, progress: Progress | None = None) -> int:
     try:
         container.update(mem_limit=limit, memswap_limit=limit)
     except docker.errors.APIError as exc:
+        explanation = str(exc.explanation or exc)
+        held = USAGE_REFUSED.search(explanation)
+        if held:  # cgroup v1 cannot take a limit below what the life holds (cgroup v2 kills it instead)
+            raise LifespanError(
+                f"{container.name} holds {format_size(int(held.group(1)))} now, more than {format_size(limit)}: "
+                f"a lower limit cannot take hold in this life; to begin a new life under it, {advice}"
+            ) from exc
         raise LifespanError(
-            f"the engine refused a live limit change of {container.name}: {exc.explanation or exc}; instead {advice}"
+            f"the engine refused a live limit change of {container.name}: {explanation}; instead {advice}"
         ) from exc
     container.reload()
     now = container.attrs["HostConfig"].get("Memory")

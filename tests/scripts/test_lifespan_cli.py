@@ -472,3 +472,38 @@ def test_predict_that_cannot_be_sure_in_time_answers_with_what_it_measured():
     # an older mind that reads no peaks is as sure as it will ever be at its first measurement
     older = {k: v for k, v in _measuring(2).items() if k != "margin_bytes"}
     assert report.sure_enough(older)
+
+
+class RefusingMind:
+    """A mind container whose engine refuses a live limit below what the life holds, in runc's words."""
+
+    name = "latent-reflection-mind-1"
+    attrs = {"HostConfig": {"Memory": 1024 * MiB}}
+
+    def __init__(self, explanation: str) -> None:
+        self.explanation = explanation
+
+    def update(self, **kwargs):
+        import docker
+
+        raise docker.errors.APIError("500 Server Error", explanation=self.explanation)
+
+
+@pytest.mark.parametrize(
+    ("explanation", "expected"),
+    [
+        (
+            "Cannot update container f18394d4: runc did not terminate successfully: exit status 1: unable to set "
+            "memory limit to 355954688 (current usage: 370659328, peak usage: 697221120): unknown",
+            "holds 353.5 MiB now, more than 339.5 MiB: a lower limit cannot take hold in this life",
+        ),
+        ("Cannot update container f18394d4: something else", "the engine refused a live limit change"),
+    ],
+)
+def test_a_live_limit_the_engine_refuses_is_explained_with_what_to_do(capsys, monkeypatch, explanation, expected):
+    monkeypatch.setattr(ls, "docker_client", lambda: object())
+    monkeypatch.setattr(ls, "find_mind_container", lambda client, name, project: RefusingMind(explanation))
+    code, out, err = run(capsys, "set-limit", "339.5m")
+    assert code == 2 and not out
+    assert expected in err, err
+    assert "set MIND_MEMORY_LIMIT=339.5m in .env and run 'docker compose up -d'" in err
