@@ -385,8 +385,9 @@ def measured_vitals(
                     return v
             if phase != "measuring":
                 phase = "measuring"
+                room = (v["n_ctx"] - v["prompt_tokens"]) if v.get("n_ctx") and v.get("prompt_tokens") else None
                 progress.phase(
-                    f"measuring… (at {v.get('tokens', 0)} tokens of {v.get('n_ctx', 0) - v.get('prompt_tokens', 0)}; "
+                    f"measuring… (at {v.get('tokens') or 0} tokens{f' of {room}' if room else ''}; "
                     "it measures itself as its context grows)"
                 )
             progress.vitals(v, mind.limit_bytes, None)

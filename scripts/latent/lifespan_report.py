@@ -85,7 +85,12 @@ def measured_enough(v: dict) -> bool:
     """The mind has measured its costs: memory per token from a real growth step (not the first
     estimate) and, for a model with sliding-window layers, a saved state longer than the window
     (before that the state's per-token size counts every layer and the prediction comes out short)."""
-    if v.get("state") != "thinking" or not v.get("growths") or v.get("kv_bytes_per_token") is None:
+    if (
+        v.get("state") != "thinking"
+        or not v.get("n_ctx")
+        or not v.get("growths")
+        or v.get("kv_bytes_per_token") is None
+    ):
         return False
     if "kv_measured" in v:
         if not v["kv_measured"]:

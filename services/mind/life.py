@@ -114,8 +114,15 @@ class Mind:
 
     def vitals(self) -> dict:
         """The contract's vitals fields (docs/stream-contract.md)."""
+        return self._vitals(self._context(self.thinker.state))
+
+    def _context(self, state: str):
+        """The source's context while thinking, else None: judged on one reading of the state, as the
+        state moves on beside the request (a thinking state with no context misleads a reader)."""
+        return self.source.info() if state == "thinking" else None
+
+    def _vitals(self, ctx) -> dict:
         reading = self.memory.read()
-        ctx = self.source.info() if self.thinker.state == "thinking" else None
         tokens = self.thinker.tokens
         tokens_left = None
         if ctx is not None and reading.limit_bytes is not None and ctx.costs is not None:
@@ -154,11 +161,12 @@ class Mind:
     def vitals_detail(self) -> dict:
         """/vitals: the contract's fields plus what helps a person (or a test) see inside, among them
         every cost the death prediction uses (scripts/lifespan predicts from a saved copy)."""
-        out = self.vitals()
-        ctx = self.source.info() if self.thinker.state == "thinking" else None
+        state = self.state
+        ctx = self._context(state)
+        out = self._vitals(ctx)
         reading = self.memory.read()
         out |= {
-            "state": self.state,
+            "state": state,
             "cgroup_version": reading.version,
             "oom_kills": reading.oom_kills,
             "subscribers": self.broadcaster.subscribers,

@@ -260,3 +260,25 @@ def test_a_last_event_id_this_life_never_sent_gets_the_birth_and_the_replay(scri
         caught_up = f"{life}:{app.state.mind.broadcaster._n}"  # the newest id is known: resume after it
         (event,) = read_events(url, 1, headers={"Last-Event-ID": caught_up}, kinds=("birth", "token"), timeout=5)
     assert event[0] == "token" and int(event[1].split(":")[1]) > int(caught_up.split(":")[1])
+
+
+def test_vitals_never_say_thinking_without_the_context(script_file):
+    # The thinker starts thinking while /vitals is being answered (here: as the CPU is read, after the
+    # context was judged absent). The answer is of one moment: "loading" with no context, never
+    # "thinking" with none (latent lifespan predict took that for a measured mind and failed on it).
+    app = app_with(script_file)
+    mind = app.state.mind
+    mind.source.load()
+    assert mind.thinker.state == "loading"
+    read_cpu = mind.cpu.life_seconds
+
+    def thinking_begins():
+        mind.thinker.state = "thinking"
+        return read_cpu()
+
+    mind.cpu.life_seconds = thinking_begins
+    v = mind.vitals_detail()
+    assert (v["state"], v["n_ctx"]) == ("loading", None), v
+    mind.cpu.life_seconds = read_cpu
+    v = mind.vitals_detail()
+    assert v["state"] == "thinking" and v["n_ctx"] == 32 and v["prompt_tokens"] is not None, v

@@ -465,6 +465,13 @@ def test_predict_measures_until_enough_growth_peaks_are_read():
     assert ls.measured_vitals(mind, deadline_s=10, poll_s=0)["growths"] == report.SURE_GROWTHS
 
 
+def test_a_reading_taken_as_thinking_began_is_waited_past_not_a_crash():
+    # a mind of the last round could answer "thinking" with the context of the moment before (none yet)
+    first = {**_measuring(0), "n_ctx": None, "n_ctx_train": None, "prompt_tokens": None, "growths": 1}
+    mind = _FakeMind([first, _measuring(report.SURE_GROWTHS)])
+    assert ls.measured_vitals(mind, deadline_s=10, poll_s=0)["growths"] == report.SURE_GROWTHS
+
+
 def test_predict_that_cannot_be_sure_in_time_answers_with_what_it_measured():
     mind = _FakeMind([_measuring(2)])  # a mind that never grows again
     v = ls.measured_vitals(mind, deadline_s=10, poll_s=0, unsure_s=0.05)
