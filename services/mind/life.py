@@ -114,15 +114,14 @@ class Mind:
 
     def vitals(self) -> dict:
         """The contract's vitals fields (docs/stream-contract.md)."""
-        return self._vitals(self._context(self.thinker.state))
+        return self._vitals(self._context(self.thinker.state), self.memory.read())
 
     def _context(self, state: str):
         """The source's context while thinking, else None: judged on one reading of the state, as the
         state moves on beside the request (a thinking state with no context misleads a reader)."""
         return self.source.info() if state == "thinking" else None
 
-    def _vitals(self, ctx) -> dict:
-        reading = self.memory.read()
+    def _vitals(self, ctx, reading) -> dict:
         tokens = self.thinker.tokens
         tokens_left = None
         if ctx is not None and reading.limit_bytes is not None and ctx.costs is not None:
@@ -163,8 +162,8 @@ class Mind:
         every cost the death prediction uses (scripts/lifespan predicts from a saved copy)."""
         state = self.state
         ctx = self._context(state)
-        out = self._vitals(ctx)
-        reading = self.memory.read()
+        reading = self.memory.read()  # one read of the cgroup for the whole answer
+        out = self._vitals(ctx, reading)
         out |= {
             "state": state,
             "cgroup_version": reading.version,

@@ -103,10 +103,10 @@ def test_fifty_deaths_in_a_row(soak_stack):
 
     # the display has seen the last birth and death too
     # (lives born under the soak's limit: the first life, which measured the costs, was stopped to set it)
-    def dead_under_limit() -> list[dict]:
-        return [r for r in s.lives() if r["died_at"] and r["born_at"] > s.limit_from]
+    def dead_under_limit(lives: list[dict]) -> list[dict]:
+        return [r for r in lives if r["died_at"] and r["born_at"] > s.limit_from]
 
-    wait_for(lambda: len(dead_under_limit()) >= DEATHS, 120, "the chronicle to catch up")
+    wait_for(lambda: len(dead_under_limit(s.lives())) >= DEATHS, 120, "the chronicle to catch up")
     rss_late = display_rss(s)
     assert s.get("/health").status_code == 200
 
@@ -116,7 +116,7 @@ def test_fifty_deaths_in_a_row(soak_stack):
     assert display.attrs["RestartCount"] == 0 and display.attrs["State"]["StartedAt"] == started
 
     lives = s.lives()
-    dead = [r for r in lives if r["died_at"] and r["born_at"] > s.limit_from]
+    dead = dead_under_limit(lives)
     assert len(dead) >= DEATHS
     assert all(r["tokens"] > 0 for r in dead), [r for r in dead if not r["tokens"]]
     assert sum(r["missing_tokens"] for r in lives) == 0
@@ -142,7 +142,7 @@ def test_fifty_deaths_in_a_row(soak_stack):
             marked.append(life)
     assert len(marked) == len(set(marked)), "one oom event matched to two lives, or two to one"
     assert len(marked) >= len(deaths) - 1, (len(marked), len(deaths))
-    causes = {(r["cause"], r["cause_source"]) for r in dead_under_limit()}
+    causes = {(r["cause"], r["cause_source"]) for r in dead_under_limit(s.lives())}
     # ("oom", "mind"): a life that stalled at its limit and ended itself as the kernel would (the mind's
     # watchdog announces it; Docker sees no kernel OOM then, so nothing else confirms it)
     assert causes <= {("oom", "docker"), ("probable oom", "vitals"), ("oom", "mind")}, causes
