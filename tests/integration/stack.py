@@ -194,10 +194,20 @@ class Stack:
 
         return wait_for(measured, timeout_s, "the mind to measure its memory costs")
 
-    def set_mind_limit(self, limit: int) -> None:
-        """A live raise of the limit (docker update), swap limited to the same value: a raise always takes.
-        A lower limit races the life: restart_mind_with_limit sets it between lives."""
-        self.container("mind").update(mem_limit=limit, memswap_limit=limit)
+    def set_mind_limit(self, limit: int, timeout_s: float = 20) -> None:
+        """A live limit change (docker update), swap limited to the same value. cgroup v1 refuses a limit
+        below the usage it cannot reclaim at once (the frame cache's dirty pages, until written back):
+        tried again until it takes. A limit below what the life holds for good never takes: set it
+        between lives (restart_mind_with_limit)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self.container("mind").update(mem_limit=limit, memswap_limit=limit)
+                return
+            except docker.errors.APIError as e:
+                if "unable to set memory limit" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def restart_mind_with_limit(self, limit: int) -> float:
         """A new life under ``limit``: the mind stopped, its limit changed, started again. A lower limit
