@@ -136,7 +136,10 @@ def test_the_display_survives_counts_every_life_and_the_mirror_shows_it(stack):
 
     lives, dead = wait_for(all_recorded, 120, "the chronicle to hold every life")
     # unannounced ends at the limit, not confirmed by Docker here (scripts/lives --follow does that)
-    judged = [(r["number"], r["cause"], r["cause_source"], r["limit_bytes"], r["tokens"]) for r in dead]
+    judged = [
+        (r["number"], r["cause"], r["cause_source"], r["limit_bytes"], r["peak_memory_bytes"], r["tokens"])
+        for r in dead
+    ]
     assert all(r["cause"] == "probable oom" for r in dead[:DEATHS_AT_A]), (stack.limit_a, judged)
     assert all(r["limit_bytes"] == stack.limit_a for r in dead[:DEATHS_AT_A]), (stack.limit_a, judged)
     status = stack.mirror_status()
