@@ -422,6 +422,8 @@ class LlamaSource:
                 ctx = self._create_context(n_new)
                 return ctx, self.meter.read()  # what a fresh context of n_new tokens really costs
 
+            # logged: a life that dies here, near its limit, ends on this line and not on a growth's
+            log.info("making the context of %d tokens ahead of its growth, at position %d", n_new, self.n_past)
             self._prepared = Prepared(n_new, self.meter.read(), Background(make, "mind-grow"))
 
     def _grow(self, n_new: int) -> None:
