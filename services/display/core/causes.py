@@ -9,9 +9,10 @@ A cause always comes with its source, the way it is known, strongest last:
   ``tokens_left - tokens_after <= OOM_TOKENS_LEFT`` (the mind's own prediction of tokens until its
   next context growth passes the limit, less the tokens received after those vitals: memory grows in
   steps, so the sampled memory often sits well below the limit right before the step that kills).
-  A growth has two moments that can kill: the mind makes the larger context ``GROWTH_LEAD`` tokens
-  before the old one is full (mind.lifespan.PREPARE_LEAD), then copies its state over. Near the limit
-  either one may be the last, whichever the prediction named, so the rule allows that lead too.
+  A growth is not one moment: the mind starts making the larger context ``GROWTH_LEAD`` tokens before
+  the old one is full (mind.lifespan.PREPARE_LEAD) and thinks on while it is made, then copies its
+  state over. A life at its limit can die anywhere in that window, whether the prediction named its
+  start or the growth, so the rule allows the lead too.
   Anything else is ``unknown``: a ``docker stop`` or a power cut near the limit is not called an OOM.
 - ``mind``: the mind's own ``death`` event (docs/stream-contract.md), sent before it exits:
   ``stopped`` (SIGTERM), ``failed`` (a fatal error, with its exit code), or ``oom`` when the mind ends
