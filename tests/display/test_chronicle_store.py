@@ -352,7 +352,8 @@ def test_cause_rules_never_call_an_unannounced_end_more_than_a_probable_oom():
     assert infer_cause(None, LIMIT, 100, tokens_after=90) == PROBABLE_OOM
     assert infer_cause(None, LIMIT, 100, tokens_after=10) == UNKNOWN
     # a death as the larger context is made, a growth's lead before the growth the mind predicted
-    # (in CI, one life under a limit ended at 1,074 tokens, the next at 1,100: called unknown at 16)
+    # (in CI one life under a limit ended at 1,074 tokens, the next at 1,100; the rule of 16 called the
+    # first unknown)
     assert infer_cause(None, LIMIT, 60, tokens_after=34) == PROBABLE_OOM
     assert infer_cause(None, LIMIT, 100, tokens_after=34) == UNKNOWN
     assert infer_cause(10**12, None, 0) == UNKNOWN
