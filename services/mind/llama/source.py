@@ -419,10 +419,13 @@ class LlamaSource:
             n_new = min(self.n_ctx + self.growth_step, self.n_ctx_train)
 
             def make() -> tuple[object, int | None]:
+                started = time.perf_counter()
                 ctx = self._create_context(n_new)
+                log.info("made the context of %d tokens in %.2f s", n_new, time.perf_counter() - started)
                 return ctx, self.meter.read()  # what a fresh context of n_new tokens really costs
 
-            # logged: a life that dies here, near its limit, ends on this line and not on a growth's
+            # Logged with "made" and "context grew": a life that dies at its limit ends after the step it
+            # died in (making the larger context, or copying its state over at the growth).
             log.info("making the context of %d tokens ahead of its growth, at position %d", n_new, self.n_past)
             self._prepared = Prepared(n_new, self.meter.read(), Background(make, "mind-grow"))
 
