@@ -9,10 +9,10 @@ A cause always comes with its source, the way it is known, strongest last:
   ``tokens_left - tokens_after <= OOM_TOKENS_LEFT`` (the mind's own prediction of tokens until its
   next context growth passes the limit, less the tokens received after those vitals: memory grows in
   steps, so the sampled memory often sits well below the limit right before the step that kills).
-  A growth is not one moment: the mind starts making the larger context ``GROWTH_LEAD`` tokens before
-  the old one is full (mind.lifespan.PREPARE_LEAD) and thinks on while it is made, then copies its
-  state over. A life at its limit can die anywhere in that window, whether the prediction named its
-  start or the growth, so the rule allows the lead too.
+  ``tokens_left`` and ``tokens_after`` count thoughts, but the system's readings (``sense`` events)
+  fill the context too: one written after those vitals brings the growth, and the death, that many
+  thought tokens sooner. So the rule allows ``READING_TOKENS`` more: a gauge reading is 27 to 36 tokens
+  with the default model (a ``gauge+past`` reading, 55 or more, can still exceed it).
   Anything else is ``unknown``: a ``docker stop`` or a power cut near the limit is not called an OOM.
 - ``mind``: the mind's own ``death`` event (docs/stream-contract.md), sent before it exits:
   ``stopped`` (SIGTERM), ``failed`` (a fatal error, with its exit code), or ``oom`` when the mind ends
@@ -38,8 +38,8 @@ MIND = "mind"  # announced by the mind
 DOCKER = "docker"  # Docker's oom event
 
 OOM_MEMORY_FRACTION = 0.9
-GROWTH_LEAD = 32  # mind.lifespan.PREPARE_LEAD, repeated: the display imports nothing of the mind
-OOM_TOKENS_LEFT = GROWTH_LEAD + 16  # + slack for the prediction's own error
+READING_TOKENS = 32  # about one gauge reading's tokens, which the context takes unseen by tokens_after
+OOM_TOKENS_LEFT = READING_TOKENS + 16  # + slack for the prediction's own error
 
 _RANK = {VITALS: 0, MIND: 1}  # any other source (docker, a person) is an outside witness: rank 2
 
